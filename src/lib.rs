@@ -1,0 +1,11 @@
+//! `oc-release-signature`: fetch, verify and apply OpenShift release image signatures.
+//!
+//! The pipeline, one module per stage:
+//! [`release`] (parse input) -> [`resolve`] (release digest from the registry) ->
+//! [`store`] (download signatures) -> [`verify`] (check them as the cluster will) ->
+//! [`configmap`] (build the ConfigMap) -> [`output`] (write files) / cluster apply.
+//! [`pipeline`] runs the stages for many releases concurrently.
+
+pub mod error;
+pub mod release;
+pub mod verify;
