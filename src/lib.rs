@@ -9,3 +9,13 @@
 pub mod error;
 pub mod release;
 pub mod verify;
+pub mod http;
+pub mod resolve;
+pub mod store;
+pub mod configmap;
+pub mod output;
+pub mod pipeline;
+pub mod cli;
+pub mod commands;
+pub mod app;
+pub mod report;

@@ -1,0 +1,76 @@
+//! Human warnings and the JSON report shared by the commands (schema: docs/json-output.md).
+
+use serde_json::{json, Value};
+
+use crate::error::Error;
+use crate::output::WrittenRelease;
+use crate::pipeline::VerifiedRelease;
+use crate::release::ReleaseRequest;
+use crate::verify::Trust;
+
+/// Prints one warning per signature that was found but refused.
+pub fn warn_rejected(release: &VerifiedRelease) {
+    for r in &release.rejected {
+        eprintln!(
+            "warning: {}: skipped {}: {}",
+            release.request.label(),
+            r.source,
+            r.reason
+        );
+    }
+}
+
+/// The trust in force, as JSON.
+pub fn trust_json(trust: &Trust) -> Value {
+    json!({
+        "source": trust.source.to_string(),
+        "keyrings": trust.keyrings.iter().map(|k| json!({
+            "name": k.name,
+            "fingerprints": k.fingerprints(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A verified release, as JSON.
+pub fn release_json(release: &VerifiedRelease, written: Option<&WrittenRelease>) -> Value {
+    json!({
+        "input": release.request.input,
+        "version": release.request.version,
+        "arch": release.request.arch,
+        "digest": release.digest.as_str(),
+        "trusted": true,
+        "configMap": release.digest.dashed(),
+        "file": written.map(|w| w.configmap_file.display().to_string()),
+        "signatures": release.signatures.iter().enumerate().map(|(i, s)| json!({
+            "key": format!("{}-{}", release.digest.dashed(), i + 1),
+            "source": s.source,
+            "signer": s.details.signer,
+            "identity": s.details.identity,
+            "creator": s.details.creator,
+            "timestamp": s.details.timestamp,
+            "packetVersion": s.details.packet_version,
+            "keyrings": s.details.keyrings,
+        })).collect::<Vec<_>>(),
+        "rejected": release.rejected.iter().map(|r| json!({
+            "source": r.source,
+            "reason": r.reason,
+        })).collect::<Vec<_>>(),
+        "error": null,
+    })
+}
+
+/// A release that failed, as JSON.
+pub fn failed_json(request: &ReleaseRequest, error: &Error) -> Value {
+    json!({
+        "input": request.input,
+        "version": request.version,
+        "arch": request.arch,
+        "digest": null,
+        "trusted": false,
+        "configMap": null,
+        "file": null,
+        "signatures": [],
+        "rejected": [],
+        "error": {"exitCode": error.exit_code(), "message": error.to_string()},
+    })
+}

@@ -1,0 +1,197 @@
+//! Stage 2: resolve a release tag to the digest the signatures sign: the sha256 of the manifest
+//! (or, for `multi`, of the manifest list) exactly as the registry serves it.
+
+pub mod auth;
+
+use std::time::Duration;
+
+use backon::Retryable;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::error::{Error, Result};
+use crate::http;
+use crate::release::{Arch, Digest, ImageLocator, ReleaseRequest};
+
+pub use auth::{AuthFile, Credentials};
+
+/// The Accept list: without Docker schema2 quay converts to schema1 and the digest is wrong.
+pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+];
+
+/// Resolves release tags to digests through one registry client (one pool, cached tokens).
+pub struct Resolver {
+    client: Client,
+    auth: AuthFile,
+}
+
+impl Resolver {
+    /// A resolver trusting the system roots plus `extra_ca_pem`, with credentials from `auth`.
+    pub fn new(auth: AuthFile, extra_ca_pem: Option<&[u8]>) -> Resolver {
+        let config = ClientConfig {
+            protocol: ClientProtocol::Https,
+            // A `-multi` tag must resolve to the list itself, never to one platform.
+            platform_resolver: None,
+            extra_root_certificates: extra_ca_pem
+                .map(|pem| {
+                    vec![Certificate {
+                        encoding: CertificateEncoding::Pem,
+                        data: pem.to_vec(),
+                    }]
+                })
+                .unwrap_or_default(),
+            connect_timeout: Some(http::CONNECT_TIMEOUT),
+            read_timeout: Some(http::READ_TIMEOUT),
+            user_agent: http::USER_AGENT,
+            ..ClientConfig::default()
+        };
+        Resolver {
+            client: Client::new(config),
+            auth,
+        }
+    }
+
+    /// The digest of `request`: taken from the input when it names one, else from the registry.
+    pub async fn resolve(&self, request: &ReleaseRequest) -> Result<Digest> {
+        let (repository, tag) = match &request.locator {
+            ImageLocator::Digest(d) => return Ok(d.clone()),
+            ImageLocator::Tag { repository, tag } => (repository, tag),
+        };
+        let pullspec = format!("{repository}:{tag}");
+        let reference: Reference = pullspec
+            .parse()
+            .map_err(|e| Error::usage(format!("`{pullspec}` is not a valid image reference: {e}")))?;
+        let creds = self.auth.lookup(repository);
+        let registry_auth = match creds {
+            Some(Credentials::Basic { username, password }) => {
+                RegistryAuth::Basic(username.clone(), password.clone())
+            }
+            Some(Credentials::Bearer(t)) => RegistryAuth::Bearer(t.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        tracing::debug!(%pullspec, auth = ?creds.map(|_| "from auth file"), "resolving digest");
+        let pull = || async {
+            self.client
+                .pull_manifest_raw(&reference, &registry_auth, &MANIFEST_MEDIA_TYPES)
+                .await
+        };
+        let (body, digest) = pull
+            .retry(http::backoff())
+            .sleep(tokio::time::sleep)
+            .when(retryable)
+            .notify(|e, d: Duration| tracing::warn!("registry: {e}; retrying in {d:?}"))
+            .await
+            .map_err(|e| self.explain(e, &pullspec, request, creds.is_some()))?;
+        // oci-client already checked the body against Docker-Content-Digest; check again
+        // ourselves so the digest we sign-check is the sha256 of the bytes as served.
+        let computed = Digest::of_bytes(&body);
+        if computed.as_str() != digest {
+            return Err(Error::failure(format!(
+                "registry returned {pullspec} with digest header {digest} but the body hashes to \
+                 {computed}: refusing a manifest whose digest cannot be confirmed"
+            )));
+        }
+        Ok(computed)
+    }
+
+    /// Turns a registry error into a message that says what to do.
+    fn explain(&self, e: OciDistributionError, pullspec: &str, request: &ReleaseRequest, had_creds: bool) -> Error {
+        let host = auth::registry_host(pullspec);
+        let login_hint = match (&self.auth.path, had_creds) {
+            (Some(path), true) => format!(
+                "the credentials for {host} in {} were refused: log in again (`podman login {host}`) \
+                 or update the pull secret",
+                path.display()
+            ),
+            _ => format!(
+                "no credentials for {host} were found (looked in --registry-config, $REGISTRY_AUTH_FILE, \
+                 $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json): pass your pull secret \
+                 with --registry-config FILE"
+            ),
+        };
+        let not_found = || {
+            let arches: Vec<&str> = Arch::ALL.iter().map(|a| a.as_str()).collect();
+            Error::failure(format!(
+                "release image {pullspec} not found (404): check the version, and the architecture \
+                 with --arch ({}){}",
+                arches.join(", "),
+                match request.arch {
+                    Some(a) => format!("; this looked for the {a} tag"),
+                    None => String::new(),
+                }
+            ))
+        };
+        match e {
+            OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+                Error::failure(format!("registry {host} answered 401 Unauthorized for {pullspec}: {login_hint}"))
+            }
+            OciDistributionError::RegistryError { envelope, .. } => {
+                let codes: Vec<String> = envelope.errors.iter().map(|e| format!("{:?}", e.code)).collect();
+                let joined = codes.join(",").to_uppercase();
+                if joined.contains("UNKNOWN") {
+                    not_found()
+                } else if joined.contains("DENIED") {
+                    Error::failure(format!(
+                        "registry {host} answered 403 Forbidden for {pullspec}: your account may not pull \
+                         this repository; {login_hint}"
+                    ))
+                } else if joined.contains("UNAUTHORIZED") {
+                    Error::failure(format!("registry {host} answered 401 Unauthorized for {pullspec}: {login_hint}"))
+                } else {
+                    Error::failure(format!("registry {host} refused {pullspec}: {envelope:?}"))
+                }
+            }
+            OciDistributionError::ServerError { code: 404, .. } => not_found(),
+            OciDistributionError::ServerError { code: 401, .. } => {
+                Error::failure(format!("registry {host} answered 401 Unauthorized for {pullspec}: {login_hint}"))
+            }
+            OciDistributionError::ServerError { code: 403, .. } => Error::failure(format!(
+                "registry {host} answered 403 Forbidden for {pullspec}: your account may not pull this \
+                 repository; {login_hint}"
+            )),
+            OciDistributionError::ServerError { code, message, .. } => Error::failure(format!(
+                "registry {host} answered HTTP {code} for {pullspec}: {}",
+                message.trim()
+            )),
+            OciDistributionError::DigestError(d) => Error::failure(format!(
+                "registry {host} served {pullspec} with a Docker-Content-Digest header that disagrees \
+                 with the body ({d}): refusing it"
+            )),
+            OciDistributionError::RequestError(r) => Error::failure(format!(
+                "cannot reach registry {host} for {pullspec}: {}: check the host name, your network or \
+                 proxy, and --ca-file if the registry uses a private CA",
+                error_chain(&r)
+            )),
+            other => Error::failure(format!("cannot resolve {pullspec} at {host}: {other}")),
+        }
+    }
+}
+
+/// Connection errors and 5xx/429 are retried; other answers are final.
+fn retryable(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RequestError(r) => r.is_connect() || r.is_timeout() || r.is_request(),
+        OciDistributionError::ServerError { code, .. } => http::retryable_status(*code),
+        _ => false,
+    }
+}
+
+/// An error with its sources, `a: b: c`, without duplicates.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
