@@ -16,6 +16,7 @@ pub mod configmap;
 pub mod output;
 pub mod pipeline;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod app;
 pub mod report;

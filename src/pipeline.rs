@@ -48,7 +48,7 @@ pub struct VerifiedRelease {
     pub rejected: Vec<RejectedSignature>,
 }
 
-/// Everything the pipeline needs, shared by all releases.
+/// Registry and store access, shared by all releases.
 pub struct Pipeline {
     /// Registry access.
     pub resolver: Resolver,
@@ -56,26 +56,52 @@ pub struct Pipeline {
     pub fetcher: SignatureFetcher,
     /// Stores, in order of preference.
     pub stores: Vec<SignatureStore>,
-    /// The keyrings in force.
-    pub trust: Trust,
+}
+
+/// A release's digest and the signatures found for it, not yet judged.
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    /// The release digest.
+    pub digest: Digest,
+    /// What the stores served.
+    pub report: FetchReport,
 }
 
 impl Pipeline {
-    /// Processes every request concurrently; results come back in request order.
-    pub async fn run(&self, requests: &[ReleaseRequest]) -> Vec<Result<VerifiedRelease>> {
+    /// Resolves and fetches every request concurrently (no trust needed yet, so a caller can
+    /// read the cluster's trust at the same time); results come back in request order.
+    pub async fn gather(&self, requests: &[ReleaseRequest]) -> Vec<Result<Gathered>> {
         stream::iter(requests)
-            .map(|r| self.run_one(r))
+            .map(|r| self.gather_one(r))
             .buffered(RELEASE_PARALLELISM)
             .collect()
             .await
     }
 
-    /// Resolves, fetches and verifies one release.
-    pub async fn run_one(&self, request: &ReleaseRequest) -> Result<VerifiedRelease> {
+    async fn gather_one(&self, request: &ReleaseRequest) -> Result<Gathered> {
         let digest = self.resolver.resolve(request).await?;
         let report = self.fetcher.fetch(&self.stores, &digest).await;
-        judge(request, digest, report, &self.trust, SystemTime::now())
+        Ok(Gathered { digest, report })
     }
+
+    /// Gathers and judges every request against `trust`.
+    pub async fn run(&self, requests: &[ReleaseRequest], trust: &Trust) -> Vec<Result<VerifiedRelease>> {
+        judge_all(requests, self.gather(requests).await, trust)
+    }
+}
+
+/// Judges gathered releases, keeping request order.
+pub fn judge_all(
+    requests: &[ReleaseRequest],
+    gathered: Vec<Result<Gathered>>,
+    trust: &Trust,
+) -> Vec<Result<VerifiedRelease>> {
+    let now = SystemTime::now();
+    requests
+        .iter()
+        .zip(gathered)
+        .map(|(req, g)| g.and_then(|g| judge(req, g.digest, g.report, trust, now)))
+        .collect()
 }
 
 /// Decides from downloaded signatures whether the release is trusted (pure).

@@ -23,11 +23,11 @@ pub async fn run(args: FetchArgs, quiet: bool) -> Result<()> {
         OutputFormat::Yaml
     });
     let human_summary = args.output.is_none() && args.to_dir.is_some();
-    let (requests, pipeline) = prepared.into_pipeline(trust);
+    let (requests, pipeline) = prepared.into_pipeline();
     if !quiet {
-        eprintln!("Using trust from {}", pipeline.trust.source);
+        eprintln!("Using trust from {}", trust.source);
     }
-    let results = pipeline.run(&requests).await;
+    let results = pipeline.run(&requests, &trust).await;
 
     let mut errors = Vec::new();
     let mut json_releases = Vec::new();
@@ -76,7 +76,7 @@ pub async fn run(args: FetchArgs, quiet: bool) -> Result<()> {
                 let out = json!({
                     "kind": "ReleaseSignatureReport",
                     "apiVersion": "oc-release-signature/v1",
-                    "trust": report::trust_json(&pipeline.trust),
+                    "trust": report::trust_json(&trust),
                     "releases": json_releases,
                 });
                 println!("{}", serde_json::to_string_pretty(&out).expect("JSON serializes"));

@@ -91,15 +91,14 @@ pub fn prepare(args: &ReleaseArgs) -> Result<Prepared> {
 }
 
 impl Prepared {
-    /// The pipeline with the given trust.
-    pub fn into_pipeline(self, trust: Trust) -> (Vec<ReleaseRequest>, Pipeline) {
+    /// The requests and the pipeline that serves them.
+    pub fn into_pipeline(self) -> (Vec<ReleaseRequest>, Pipeline) {
         (
             self.requests,
             Pipeline {
                 resolver: self.resolver,
                 fetcher: self.fetcher,
                 stores: self.stores,
-                trust,
             },
         )
     }

@@ -62,3 +62,41 @@ impl Peers {
         self.var(&key)
     }
 }
+
+/// The real binary with an isolated environment: a fresh HOME and no ambient registry
+/// credentials, so only what a test passes is used.
+pub fn binary(home: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("oc-release-signature").expect("binary built");
+    cmd.env("HOME", home)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("KUBECONFIG")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+impl Peers {
+    /// `fetch`-style arguments pointing at the test registry (with credentials), CA, store and
+    /// the trusted keyring.
+    pub fn source_args(&self) -> Vec<String> {
+        vec![
+            "--release-repo".into(),
+            self.var("RELEASE_REPO"),
+            "--registry-config".into(),
+            self.var("AUTH_FILE"),
+            "--ca-file".into(),
+            self.var("CA_FILE"),
+            "--signature-store".into(),
+            self.var("STORE_URL"),
+            "--keyring".into(),
+            self.var("TRUSTED_KEYRING"),
+        ]
+    }
+
+    /// The last 16 hex digits of a published fingerprint: the key id messages show.
+    pub fn key_id(&self, fpr_key: &str) -> String {
+        let fpr = self.var(fpr_key);
+        fpr[fpr.len() - 16..].to_uppercase()
+    }
+}
