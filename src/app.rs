@@ -19,6 +19,14 @@ pub fn run() -> i32 {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Fetch(args) => commands::fetch::run(args, cli.quiet).await,
+            Command::Apply(args) => commands::apply::run(args, cli.quiet).await,
+            Command::List(args) => commands::list::run(args).await,
+            Command::Verify(args) => commands::verify::run(args).await,
+            Command::Completion { shell } => {
+                commands::docs::completion(shell);
+                Ok(())
+            }
+            Command::Man => commands::docs::man(),
         }
     });
     match result {

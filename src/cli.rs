@@ -50,7 +50,44 @@ pub enum Command {
     /// Resolve, download and verify release signatures; write them as ConfigMaps.
     #[command(after_help = FETCH_EXAMPLES)]
     Fetch(FetchArgs),
+    /// Verify, then server-side apply the signature ConfigMaps to the cluster.
+    #[command(after_help = APPLY_EXAMPLES)]
+    Apply(crate::commands::apply::ApplyArgs),
+    /// List the signatures the cluster holds and whether its own keys verify them.
+    List(crate::commands::list::ListArgs),
+    /// Check whether the cluster would accept a release (exit 0) or not (exit 3).
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(crate::commands::verify::VerifyArgs),
+    /// Print a shell completion script: bash, zsh, fish or powershell.
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this command line definition.
+    Man,
 }
+
+const APPLY_EXAMPLES: &str = "\
+Examples:
+  # Pre-upgrade checklist: put the target release's signature into the cluster
+  oc release-signature apply 4.14.8
+
+  # Review first: what would be applied, validated by the API server, nothing stored
+  oc release-signature apply 4.14.8 --dry-run=server -o yaml
+
+  # Air gap, disconnected half: apply what `fetch --to-dir` wrote (no registry, no store)
+  oc release-signature apply --from-dir ./signatures
+
+  # GitOps: render the manifest without touching the cluster
+  oc release-signature apply 4.14.8 --dry-run=client -o yaml > signature.yaml";
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  # Would the cluster accept its desired release and each available update?
+  oc release-signature verify
+
+  # A specific release
+  oc release-signature verify 4.14.8 --arch multi";
 
 const FETCH_EXAMPLES: &str = "\
 Examples:

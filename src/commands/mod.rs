@@ -1,6 +1,11 @@
 //! One module per subcommand; this one turns shared flags into pipeline parts.
 
+pub mod apply;
+pub mod cluster_args;
+pub mod docs;
 pub mod fetch;
+pub mod list;
+pub mod verify;
 
 use crate::cli::ReleaseArgs;
 use crate::error::{Error, Result};
@@ -48,11 +53,15 @@ pub fn parse_stores(args: &ReleaseArgs) -> Result<Vec<SignatureStore>> {
 
 /// The `--keyring` files, if any were given.
 pub fn keyring_trust(args: &ReleaseArgs) -> Result<Option<Trust>> {
-    if args.keyrings.is_empty() {
+    keyring_trust_from(&args.keyrings)
+}
+
+/// Trust from keyring files, if any.
+pub fn keyring_trust_from(files: &[std::path::PathBuf]) -> Result<Option<Trust>> {
+    if files.is_empty() {
         return Ok(None);
     }
-    let keyrings = args
-        .keyrings
+    let keyrings = files
         .iter()
         .map(|p| Keyring::from_file(p))
         .collect::<Result<Vec<_>>>()?;

@@ -333,3 +333,10 @@ mod tests {
         assert_eq!(format_unix(1_577_923_200), "2020-01-02 00:00:00 UTC");
     }
 }
+
+/// The identity inside a signature, without verifying it (for listings only).
+pub fn peek_identity(bytes: &[u8]) -> Option<String> {
+    let message = message::parse(bytes).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&message.literal).ok()?;
+    v["critical"]["identity"]["docker-reference"].as_str().map(str::to_string)
+}

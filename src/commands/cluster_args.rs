@@ -1,0 +1,56 @@
+//! Flags shared by the commands that talk to the cluster.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::cluster::{Cluster, ClusterOptions};
+use crate::error::Result;
+use crate::verify::{Trust, TrustSource};
+
+/// `--kubeconfig` and `--context`, as in `oc`.
+#[derive(Debug, Args, Clone)]
+pub struct KubeArgs {
+    /// Path to the kubeconfig file. [default: $KUBECONFIG, else ~/.kube/config]
+    #[arg(long, value_name = "FILE", global = false)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use. [default: the current context]
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+impl KubeArgs {
+    /// Connects to the cluster.
+    pub async fn connect(&self) -> Result<Cluster> {
+        Cluster::connect(&ClusterOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        })
+        .await
+    }
+}
+
+/// Trust in the documented order: `--keyring` files, else the cluster's release-verification
+/// ConfigMap, else the built-in Red Hat keyring.
+pub async fn choose_trust(keyring_trust: Option<Trust>, cluster: Option<&Cluster>) -> Result<Trust> {
+    if let Some(t) = keyring_trust {
+        return Ok(t);
+    }
+    if let Some(cluster) = cluster {
+        let cms = cluster.all_configmaps().await?;
+        if let Some(t) = crate::cluster::trust::from_configmaps(&cms) {
+            return t;
+        }
+    }
+    Ok(Trust::builtin())
+}
+
+/// One line saying which trust is in force.
+pub fn trust_line(trust: &Trust) -> String {
+    let names = trust.keyring_names().join(", ");
+    match &trust.source {
+        TrustSource::Builtin => format!("Using trust from the built-in Red Hat keyring ({names})"),
+        other => format!("Using trust from {other} ({names})"),
+    }
+}

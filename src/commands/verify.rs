@@ -1,0 +1,139 @@
+//! `verify`: would the cluster accept this release from the signatures and trust it holds now?
+
+use clap::Args;
+use serde_json::json;
+
+use super::cluster_args::{choose_trust, KubeArgs};
+use crate::cli::ReleaseArgs;
+use crate::configmap;
+use crate::error::{Error, Result};
+use crate::release::{Digest, ReleaseRequest};
+use crate::verify::verify_release;
+
+/// `-o` for verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyOutput {
+    /// A JSON report (schema in docs/json-output.md).
+    Json,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
+    /// Output: json.
+    #[arg(short, long, value_name = "FORMAT")]
+    pub output: Option<VerifyOutput>,
+}
+
+/// Runs `verify`.
+pub async fn run(args: VerifyArgs) -> Result<()> {
+    let keyring_trust = super::keyring_trust(&args.release)?;
+    let cluster = args.kube.connect().await?;
+    // Releases: the ones named, else the cluster's desired release and available updates.
+    let targets: Vec<(String, Digest)> = if args.release.releases.is_empty() && args.release.digest.is_empty() {
+        from_cluster_version(&cluster.cluster_version().await?)?
+    } else {
+        let prepared = super::prepare(&args.release)?;
+        let (requests, pipeline) = prepared.into_pipeline();
+        let mut out = Vec::new();
+        for r in &requests {
+            out.push((label(r), pipeline.resolver.resolve(r).await?));
+        }
+        out
+    };
+    let (cms, trust) = tokio::join!(cluster.signature_configmaps(), choose_trust(keyring_trust, Some(&cluster)));
+    let (cms, trust) = (cms?, trust?);
+    let now = std::time::SystemTime::now();
+    let mut rows = Vec::new();
+    let mut failures = 0;
+    for (name, digest) in &targets {
+        let sigs = configmap::signatures_for(&cms, digest);
+        let bytes: Vec<&[u8]> = sigs.iter().map(|(_, b)| b.as_slice()).collect();
+        let verdict = verify_release(&bytes, digest, &trust, now);
+        let reason = if verdict.trusted() {
+            None
+        } else {
+            failures += 1;
+            Some(format!(
+                "The update cannot be verified: unable to verify {digest} against keyrings: {}",
+                verdict.unsatisfied.join(", ")
+            ))
+        };
+        let details: Vec<String> = verdict
+            .rejected
+            .iter()
+            .map(|(i, r)| format!("{}: {}", sigs[*i].0, r.describe(digest)))
+            .collect();
+        match args.output {
+            Some(VerifyOutput::Json) => rows.push(json!({
+                "release": name,
+                "digest": digest.as_str(),
+                "verified": reason.is_none(),
+                "signatures": sigs.len(),
+                "accepted": verdict.accepted.iter().map(|(i, _)| sigs[*i].0.clone()).collect::<Vec<_>>(),
+                "rejected": details,
+                "reason": reason,
+            })),
+            None => {
+                match &reason {
+                    None => println!("{name} ({digest}): verified: the cluster holds {} accepted signature(s)", verdict.accepted.len()),
+                    Some(r) => {
+                        println!("{name} ({digest}): NOT verified: {r}");
+                        if sigs.is_empty() {
+                            println!("  no signature for this digest in {}: run `oc release-signature apply {name}`", configmap::NAMESPACE);
+                        }
+                        for d in &details {
+                            println!("  - {d}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(VerifyOutput::Json) = args.output {
+        let out = json!({
+            "kind": "ReleaseVerification",
+            "apiVersion": "oc-release-signature/v1",
+            "trust": crate::report::trust_json(&trust),
+            "items": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("JSON serializes"));
+    }
+    if failures > 0 {
+        return Err(Error::untrusted(format!(
+            "{failures} of {} release(s) would not be accepted by the cluster",
+            targets.len()
+        )));
+    }
+    Ok(())
+}
+
+fn label(r: &ReleaseRequest) -> String {
+    r.label()
+}
+
+/// `status.desired` and each `status.availableUpdates[]` of a ClusterVersion.
+fn from_cluster_version(cv: &serde_json::Value) -> Result<Vec<(String, Digest)>> {
+    let status = &cv["status"];
+    let entries = std::iter::once(&status["desired"]).chain(status["availableUpdates"].as_array().into_iter().flatten());
+    let mut out = Vec::new();
+    for e in entries {
+        let Some(image) = e["image"].as_str() else { continue };
+        let version = e["version"].as_str().unwrap_or(image).to_string();
+        let Some((_, d)) = image.split_once('@') else { continue };
+        let digest: Digest = d.parse().map_err(|e: Error| e.context("ClusterVersion image"))?;
+        out.push((version, digest));
+    }
+    if out.is_empty() {
+        return Err(Error::failure(
+            "ClusterVersion version has no status.desired or availableUpdates image by digest: name a release to verify",
+        ));
+    }
+    Ok(out)
+}
