@@ -12,9 +12,16 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
     crate::http::install_crypto_provider();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(e) => return report(&Error::failure(format!("cannot start the async runtime: {e}"))),
+        Err(e) => {
+            return report(&Error::failure(format!(
+                "cannot start the async runtime: {e}"
+            )))
+        }
     };
     let result = runtime.block_on(async {
         match cli.command {
@@ -36,7 +43,7 @@ pub fn run() -> i32 {
 }
 
 fn report(e: &Error) -> i32 {
-    eprintln!("error: {e}");
+    crate::ui::error(e);
     e.exit_code()
 }
 

@@ -29,7 +29,10 @@ pub fn build(digest: &Digest, signatures: &[&[u8]]) -> ConfigMap {
         metadata: ObjectMeta {
             name: Some(prefix),
             namespace: Some(NAMESPACE.to_string()),
-            labels: Some(BTreeMap::from([(SIGNATURE_LABEL.to_string(), String::new())])),
+            labels: Some(BTreeMap::from([(
+                SIGNATURE_LABEL.to_string(),
+                String::new(),
+            )])),
             ..ObjectMeta::default()
         },
         binary_data: Some(binary_data),
@@ -109,7 +112,10 @@ fn digest_of_key(key: &str) -> Option<Digest> {
 
 /// The binaryData entries the cluster would try for `digest`: every key that starts with
 /// `sha256-HEX`.
-pub fn signatures_for<'a>(cms: impl IntoIterator<Item = &'a ConfigMap>, digest: &Digest) -> Vec<(String, Vec<u8>)> {
+pub fn signatures_for<'a>(
+    cms: impl IntoIterator<Item = &'a ConfigMap>,
+    digest: &Digest,
+) -> Vec<(String, Vec<u8>)> {
     let prefix = digest.dashed();
     cms.into_iter()
         .filter_map(|cm| {
@@ -139,9 +145,18 @@ mod tests {
         let yaml = to_yaml(&cm);
         assert!(yaml.contains("apiVersion: v1"), "{yaml}");
         assert!(yaml.contains("kind: ConfigMap"), "{yaml}");
-        assert!(yaml.contains(&format!("name: sha256-{}", d.hex())), "{yaml}");
-        assert!(yaml.contains("namespace: openshift-config-managed"), "{yaml}");
-        assert!(yaml.contains(&format!("sha256-{}-2: dHdv", d.hex())), "{yaml}");
+        assert!(
+            yaml.contains(&format!("name: sha256-{}", d.hex())),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("namespace: openshift-config-managed"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains(&format!("sha256-{}-2: dHdv", d.hex())),
+            "{yaml}"
+        );
         let back: ConfigMap = serde_saphyr::from_str(&yaml).unwrap();
         assert_eq!(back, cm);
         assert!(is_signature_configmap(&back));
@@ -155,12 +170,19 @@ mod tests {
         let mut cm = build(&d, &[b"a"]);
         let bd = cm.binary_data.as_mut().unwrap();
         bd.insert(format!("sha256-{hex}"), ByteString(b"manual".to_vec()));
-        bd.insert(format!("sha256-{hex}-17"), ByteString(b"oc-mirror".to_vec()));
+        bd.insert(
+            format!("sha256-{hex}-17"),
+            ByteString(b"oc-mirror".to_vec()),
+        );
         bd.insert("unrelated".into(), ByteString(b"x".to_vec()));
         bd.insert(format!("sha256-{hex}x"), ByteString(b"x".to_vec()));
         let held = held_signatures(&cm);
         assert_eq!(held.len(), 3);
         assert!(held.iter().all(|h| h.digest == d));
-        assert_eq!(signatures_for([&cm], &d).len(), 4, "the cluster tries every key with the prefix");
+        assert_eq!(
+            signatures_for([&cm], &d).len(),
+            4,
+            "the cluster tries every key with the prefix"
+        );
     }
 }

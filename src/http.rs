@@ -70,6 +70,12 @@ pub fn retryable_status(status: u16) -> bool {
 
 /// A `Retry-After` header in seconds, capped so a hostile server cannot stall us.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let secs: u64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(secs.min(10)))
 }

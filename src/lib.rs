@@ -6,17 +6,18 @@
 //! [`configmap`] (build the ConfigMap) -> [`output`] (write files) / cluster apply.
 //! [`pipeline`] runs the stages for many releases concurrently.
 
-pub mod error;
-pub mod release;
-pub mod verify;
-pub mod http;
-pub mod resolve;
-pub mod store;
-pub mod configmap;
-pub mod output;
-pub mod pipeline;
+pub mod app;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
-pub mod app;
+pub mod configmap;
+pub mod error;
+pub mod http;
+pub mod output;
+pub mod pipeline;
+pub mod release;
 pub mod report;
+pub mod resolve;
+pub mod store;
+pub mod ui;
+pub mod verify;

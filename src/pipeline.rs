@@ -56,6 +56,8 @@ pub struct Pipeline {
     pub fetcher: SignatureFetcher,
     /// Stores, in order of preference.
     pub stores: Vec<SignatureStore>,
+    /// No progress display.
+    pub quiet: bool,
 }
 
 /// A release's digest and the signatures found for it, not yet judged.
@@ -71,11 +73,18 @@ impl Pipeline {
     /// Resolves and fetches every request concurrently (no trust needed yet, so a caller can
     /// read the cluster's trust at the same time); results come back in request order.
     pub async fn gather(&self, requests: &[ReleaseRequest]) -> Vec<Result<Gathered>> {
-        stream::iter(requests)
-            .map(|r| self.gather_one(r))
+        let progress = crate::ui::progress(requests.len(), self.quiet, "resolving and fetching");
+        let results = stream::iter(requests)
+            .map(|r| async {
+                let result = self.gather_one(r).await;
+                progress.inc(1);
+                result
+            })
             .buffered(RELEASE_PARALLELISM)
             .collect()
-            .await
+            .await;
+        progress.finish_and_clear();
+        results
     }
 
     async fn gather_one(&self, request: &ReleaseRequest) -> Result<Gathered> {
@@ -85,7 +94,11 @@ impl Pipeline {
     }
 
     /// Gathers and judges every request against `trust`.
-    pub async fn run(&self, requests: &[ReleaseRequest], trust: &Trust) -> Vec<Result<VerifiedRelease>> {
+    pub async fn run(
+        &self,
+        requests: &[ReleaseRequest],
+        trust: &Trust,
+    ) -> Vec<Result<VerifiedRelease>> {
         judge_all(requests, self.gather(requests).await, trust)
     }
 }
@@ -133,7 +146,11 @@ pub fn judge(
             Error::untrusted(message)
         });
     }
-    let bytes: Vec<&[u8]> = report.signatures.iter().map(|s| s.bytes.as_slice()).collect();
+    let bytes: Vec<&[u8]> = report
+        .signatures
+        .iter()
+        .map(|s| s.bytes.as_slice())
+        .collect();
     let verdict = verify_release(&bytes, &digest, trust, now);
     let rejected: Vec<RejectedSignature> = verdict
         .rejected
@@ -145,7 +162,10 @@ pub fn judge(
         })
         .collect();
     if !verdict.trusted() {
-        let mut lines: Vec<String> = rejected.iter().map(|r| format!("  - {}: {}", r.source, r.reason)).collect();
+        let mut lines: Vec<String> = rejected
+            .iter()
+            .map(|r| format!("  - {}: {}", r.source, r.reason))
+            .collect();
         for name in &verdict.unsatisfied {
             if !verdict.accepted.is_empty() {
                 lines.push(format!("  - no signature satisfies keyring {name}"));

@@ -92,7 +92,10 @@ impl Digest {
     /// The digest of `bytes`, as a registry computes it.
     pub fn of_bytes(bytes: &[u8]) -> Digest {
         use sha2::Digest as _;
-        Digest(format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes))))
+        Digest(format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(bytes))
+        ))
     }
 
     /// The ConfigMap name and binaryData key prefix: `sha256-HEX`.
@@ -111,9 +114,9 @@ impl FromStr for Digest {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Digest, Error> {
-        let valid = s
-            .strip_prefix("sha256:")
-            .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        let valid = s.strip_prefix("sha256:").is_some_and(|hex| {
+            hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
         if valid {
             Ok(Digest(s.to_string()))
         } else {
@@ -291,7 +294,9 @@ fn parse_pullspec(input: &str, opts: &ParseOptions) -> Result<ReleaseRequest, Er
     validate_repository(repo).map_err(|_| bad("invalid repository"))?;
     let tag_ok = !tag.is_empty()
         && tag.len() <= 128
-        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         && !tag.starts_with(['.', '-']);
     if !tag_ok {
         return Err(bad("invalid tag"));
@@ -322,7 +327,8 @@ pub fn validate_repository(repo: &str) -> Result<(), Error> {
     let path_ok = !path.is_empty()
         && path.split('/').all(|c| {
             !c.is_empty()
-                && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
                 && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
                 && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
         });
@@ -390,12 +396,24 @@ mod tests {
         );
         assert_eq!(r.arch, Some(Arch::X86_64));
         let r = parse(&format!("quay.io/a/b@{EXAMPLE_DIGEST}")).unwrap();
-        assert_eq!(r.locator, ImageLocator::Digest(EXAMPLE_DIGEST.parse().unwrap()));
+        assert_eq!(
+            r.locator,
+            ImageLocator::Digest(EXAMPLE_DIGEST.parse().unwrap())
+        );
     }
 
     #[test]
     fn bad_inputs_name_the_value_and_show_a_good_one() {
-        for bad in ["4.4", "foo", "../x", "4.4.0.1", "v4.4.0", "4.4.0-", "quay.io/x", "Quay.io/X/Y:Z:"] {
+        for bad in [
+            "4.4",
+            "foo",
+            "../x",
+            "4.4.0.1",
+            "v4.4.0",
+            "4.4.0-",
+            "quay.io/x",
+            "Quay.io/X/Y:Z:",
+        ] {
             let err = parse(bad).unwrap_err();
             let msg = err.to_string();
             assert_eq!(err.exit_code(), 2, "{bad}");
@@ -404,7 +422,11 @@ mod tests {
         }
         let err = "sparc".parse::<Arch>().unwrap_err().to_string();
         assert!(err.contains("sparc") && err.contains("aarch64"), "{err}");
-        for bad in ["sha256:abc", "sha256:96CB606D04E94DE1954A50DDB965EB02B76E182478BEF9225DF0AD523CFA6B38", "md5:00"] {
+        for bad in [
+            "sha256:abc",
+            "sha256:96CB606D04E94DE1954A50DDB965EB02B76E182478BEF9225DF0AD523CFA6B38",
+            "md5:00",
+        ] {
             let err = parse_digest_flag(bad).unwrap_err().to_string();
             assert!(err.contains(bad) && err.contains(EXAMPLE_DIGEST), "{err}");
         }

@@ -11,12 +11,12 @@ use crate::verify::Trust;
 /// Prints one warning per signature that was found but refused.
 pub fn warn_rejected(release: &VerifiedRelease) {
     for r in &release.rejected {
-        eprintln!(
-            "warning: {}: skipped {}: {}",
+        crate::ui::warning(format!(
+            "{}: skipped {}: {}",
             release.request.label(),
             r.source,
             r.reason
-        );
+        ));
     }
 }
 

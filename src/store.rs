@@ -74,7 +74,10 @@ impl FromStr for SignatureStore {
 impl SignatureStore {
     /// The official stores.
     pub fn defaults() -> Vec<SignatureStore> {
-        DEFAULT_STORES.iter().map(|s| s.parse().expect("valid default store")).collect()
+        DEFAULT_STORES
+            .iter()
+            .map(|s| s.parse().expect("valid default store"))
+            .collect()
     }
 
     /// Where signature `index` of `digest` lives in this store.
@@ -112,7 +115,9 @@ impl fmt::Display for StoreAnswer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreAnswer::Found { count } => write!(f, "{count} signature(s)"),
-            StoreAnswer::NotFound => f.write_str("404 Not Found on signature-1 (no signature for this digest)"),
+            StoreAnswer::NotFound => {
+                f.write_str("404 Not Found on signature-1 (no signature for this digest)")
+            }
             StoreAnswer::Failed { reason } => f.write_str(reason),
         }
     }
@@ -177,7 +182,11 @@ impl SignatureFetcher {
         report
     }
 
-    async fn fetch_from(&self, store: &SignatureStore, digest: &Digest) -> (Vec<FetchedSignature>, StoreAnswer) {
+    async fn fetch_from(
+        &self,
+        store: &SignatureStore,
+        digest: &Digest,
+    ) -> (Vec<FetchedSignature>, StoreAnswer) {
         let mut found = Vec::new();
         let mut first = 1;
         while first <= MAX_SIGNATURES {
@@ -191,10 +200,15 @@ impl SignatureFetcher {
                         let count = found.len();
                         return (found, StoreAnswer::Found { count });
                     }
-                    Slot::Failed(reason) if found.is_empty() => return (found, StoreAnswer::Failed { reason }),
+                    Slot::Failed(reason) if found.is_empty() => {
+                        return (found, StoreAnswer::Failed { reason })
+                    }
                     // Keep what was found before a later index failed.
                     Slot::Failed(reason) => {
-                        tracing::warn!("{store}: {reason}; using the {} signature(s) found before", found.len());
+                        tracing::warn!(
+                            "{store}: {reason}; using the {} signature(s) found before",
+                            found.len()
+                        );
                         let count = found.len();
                         return (found, StoreAnswer::Found { count });
                     }
@@ -208,7 +222,11 @@ impl SignatureFetcher {
 
     async fn fetch_one(&self, store: &SignatureStore, digest: &Digest, index: u32) -> Slot {
         let location = store.location(digest, index);
-        let _permit = self.limiter.acquire().await.expect("semaphore never closed");
+        let _permit = self
+            .limiter
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         match store {
             SignatureStore::File(_) => read_file(&location),
             SignatureStore::Http(_) => self.get(&location).await,
@@ -217,14 +235,22 @@ impl SignatureFetcher {
 
     async fn get(&self, url: &str) -> Slot {
         let attempt = || async {
-            let resp = self.client.get(url).send().await.map_err(Attempt::Network)?;
+            let resp = self
+                .client
+                .get(url)
+                .send()
+                .await
+                .map_err(Attempt::Network)?;
             let status = resp.status().as_u16();
             if status == 404 || status == 403 && url.contains("storage.googleapis.com") {
                 // GCS answers 403 for missing objects in public buckets.
                 return Ok(None);
             }
             if http::retryable_status(status) {
-                return Err(Attempt::Retryable(status, http::retry_after(resp.headers())));
+                return Err(Attempt::Retryable(
+                    status,
+                    http::retry_after(resp.headers()),
+                ));
             }
             if !(200..300).contains(&status) {
                 return Err(Attempt::Final(format!("HTTP {status} for {url}")));
@@ -289,11 +315,16 @@ fn read_file(path: &str) -> Slot {
     match std::fs::File::open(path) {
         Ok(f) => {
             let mut bytes = Vec::new();
-            if let Err(e) = f.take(MAX_SIGNATURE_BYTES as u64 + 1).read_to_end(&mut bytes) {
+            if let Err(e) = f
+                .take(MAX_SIGNATURE_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+            {
                 return Slot::Failed(format!("cannot read {path}: {e}"));
             }
             if bytes.len() > MAX_SIGNATURE_BYTES {
-                return Slot::Failed(format!("{path} is larger than {MAX_SIGNATURE_BYTES} bytes: not a signature"));
+                return Slot::Failed(format!(
+                    "{path} is larger than {MAX_SIGNATURE_BYTES} bytes: not a signature"
+                ));
             }
             Slot::Found(FetchedSignature {
                 source: path.to_string(),
@@ -313,9 +344,15 @@ mod tests {
     fn store_urls_parse_and_lay_out() {
         let d: Digest = crate::release::EXAMPLE_DIGEST.parse().unwrap();
         let s: SignatureStore = "https://mirror.example/sigs/".parse().unwrap();
-        assert_eq!(s.location(&d, 2), format!("https://mirror.example/sigs/sha256={}/signature-2", d.hex()));
+        assert_eq!(
+            s.location(&d, 2),
+            format!("https://mirror.example/sigs/sha256={}/signature-2", d.hex())
+        );
         let f: SignatureStore = "file:///srv/sigs".parse().unwrap();
-        assert_eq!(f.location(&d, 1), format!("/srv/sigs/sha256={}/signature-1", d.hex()));
+        assert_eq!(
+            f.location(&d, 1),
+            format!("/srv/sigs/sha256={}/signature-1", d.hex())
+        );
         for bad in ["ftp://x/y", "mirror.example/sigs", "https://"] {
             let e = bad.parse::<SignatureStore>().unwrap_err();
             assert!(e.to_string().contains(bad) && e.exit_code() == 2, "{e}");

@@ -65,7 +65,10 @@ fn ok(out: &Output) -> String {
 fn fails_with(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "kubectl unexpectedly succeeded");
-    assert!(err.contains(needle), "kubectl stderr lacks {needle:?}:\n{err}");
+    assert!(
+        err.contains(needle),
+        "kubectl stderr lacks {needle:?}:\n{err}"
+    );
 }
 
 fn write(dir: &Path, name: &str, v: &Value) -> String {
@@ -83,7 +86,10 @@ fn sig_cm(name: &str, key: &str, value_b64: &str) -> Value {
 }
 
 fn rv(cm: &Value) -> String {
-    cm["metadata"]["resourceVersion"].as_str().unwrap().to_string()
+    cm["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -98,9 +104,20 @@ fn kubectl_version_talks_to_the_server() {
 #[test]
 fn server_side_apply_creates_then_is_a_no_op() {
     let srv = server();
-    let f = write(srv.dir(), "cm.json", &sig_cm("sha256-abc", "sha256-abc-1", "aGVsbG8="));
-    let out = ok(&kubectl(&srv, ADMIN_TOKEN, &["apply", "--server-side", "--field-manager=a", "-f", &f]));
-    assert!(out.contains("configmap/sha256-abc serverside-applied"), "{out}");
+    let f = write(
+        srv.dir(),
+        "cm.json",
+        &sig_cm("sha256-abc", "sha256-abc-1", "aGVsbG8="),
+    );
+    let out = ok(&kubectl(
+        &srv,
+        ADMIN_TOKEN,
+        &["apply", "--server-side", "--field-manager=a", "-f", &f],
+    ));
+    assert!(
+        out.contains("configmap/sha256-abc serverside-applied"),
+        "{out}"
+    );
     let first = srv.get_configmap(NS, "sha256-abc").expect("created");
     assert_eq!(first["binaryData"]["sha256-abc-1"], "aGVsbG8=");
     let mf = &first["metadata"]["managedFields"][0];
@@ -112,8 +129,15 @@ fn server_side_apply_creates_then_is_a_no_op() {
                "f:metadata": {"f:labels": {"f:release.openshift.io/verification-signatures": {}}}})
     );
 
-    let out = ok(&kubectl(&srv, ADMIN_TOKEN, &["apply", "--server-side", "--field-manager=a", "-f", &f]));
-    assert!(out.contains("serverside-applied") || out.contains("unchanged"), "{out}");
+    let out = ok(&kubectl(
+        &srv,
+        ADMIN_TOKEN,
+        &["apply", "--server-side", "--field-manager=a", "-f", &f],
+    ));
+    assert!(
+        out.contains("serverside-applied") || out.contains("unchanged"),
+        "{out}"
+    );
     let second = srv.get_configmap(NS, "sha256-abc").unwrap();
     assert_eq!(rv(&first), rv(&second), "identical re-apply must not write");
     let patches: Vec<_> = srv
@@ -122,27 +146,56 @@ fn server_side_apply_creates_then_is_a_no_op() {
         .filter(|r| r["method"] == "PATCH")
         .collect();
     assert_eq!(patches.len(), 2);
-    assert!(patches[0]["query"].as_str().unwrap().contains("fieldManager=a"));
+    assert!(patches[0]["query"]
+        .as_str()
+        .unwrap()
+        .contains("fieldManager=a"));
 }
 
 #[test]
 fn apply_conflict_names_the_other_manager_and_force_takes_over() {
     let srv = server();
-    let a = write(srv.dir(), "a.json", &sig_cm("sha256-abc", "sha256-abc-1", "aGVsbG8="));
-    ok(&kubectl(&srv, ADMIN_TOKEN, &["apply", "--server-side", "--field-manager=a", "-f", &a]));
-    let b = write(srv.dir(), "b.json", &sig_cm("sha256-abc", "sha256-abc-1", "d29ybGQ="));
-    let out = kubectl(&srv, ADMIN_TOKEN, &["apply", "--server-side", "--field-manager=b", "-f", &b]);
+    let a = write(
+        srv.dir(),
+        "a.json",
+        &sig_cm("sha256-abc", "sha256-abc-1", "aGVsbG8="),
+    );
+    ok(&kubectl(
+        &srv,
+        ADMIN_TOKEN,
+        &["apply", "--server-side", "--field-manager=a", "-f", &a],
+    ));
+    let b = write(
+        srv.dir(),
+        "b.json",
+        &sig_cm("sha256-abc", "sha256-abc-1", "d29ybGQ="),
+    );
+    let out = kubectl(
+        &srv,
+        ADMIN_TOKEN,
+        &["apply", "--server-side", "--field-manager=b", "-f", &b],
+    );
     fails_with(
         &out,
         r#"Apply failed with 1 conflict: conflict with "a" using v1: .binaryData.sha256-abc-1"#,
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force-conflicts"));
-    assert_eq!(srv.get_configmap(NS, "sha256-abc").unwrap()["binaryData"]["sha256-abc-1"], "aGVsbG8=");
+    assert_eq!(
+        srv.get_configmap(NS, "sha256-abc").unwrap()["binaryData"]["sha256-abc-1"],
+        "aGVsbG8="
+    );
 
     ok(&kubectl(
         &srv,
         ADMIN_TOKEN,
-        &["apply", "--server-side", "--field-manager=b", "--force-conflicts", "-f", &b],
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=b",
+            "--force-conflicts",
+            "-f",
+            &b,
+        ],
     ));
     let cm = srv.get_configmap(NS, "sha256-abc").unwrap();
     assert_eq!(cm["binaryData"]["sha256-abc-1"], "d29ybGQ=");
@@ -150,10 +203,22 @@ fn apply_conflict_names_the_other_manager_and_force_takes_over() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["manager"].as_str().unwrap().to_string(), e["fieldsV1"].clone()))
+        .map(|e| {
+            (
+                e["manager"].as_str().unwrap().to_string(),
+                e["fieldsV1"].clone(),
+            )
+        })
         .collect();
-    let a_fields = &managers.iter().find(|(m, _)| m == "a").expect("a keeps the shared label").1;
-    assert!(a_fields.get("f:binaryData").is_none(), "ownership moved to b: {a_fields}");
+    let a_fields = &managers
+        .iter()
+        .find(|(m, _)| m == "a")
+        .expect("a keeps the shared label")
+        .1;
+    assert!(
+        a_fields.get("f:binaryData").is_none(),
+        "ownership moved to b: {a_fields}"
+    );
     let b_fields = &managers.iter().find(|(m, _)| m == "b").unwrap().1;
     assert!(b_fields["f:binaryData"].get("f:sha256-abc-1").is_some());
 }
@@ -163,11 +228,21 @@ fn get_by_label_lists_exactly_the_labelled_configmaps() {
     let srv = server();
     srv.create(NS, &sig_cm("sha256-one", "sha256-one-1", "aGVsbG8="));
     srv.create(NS, &sig_cm("sha256-two", "sha256-two-1", "aGVsbG8="));
-    srv.create(NS, &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "plain"},
-                           "data": {"k": "v"}}));
-    srv.create("default", &json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "elsewhere", "labels": {SIG_LABEL: ""}}, "data": {"k": "v"}}));
-    let out = ok(&kubectl(&srv, READONLY_TOKEN, &["get", "cm", "-n", NS, "-l", SIG_LABEL, "-o", "json"]));
+    srv.create(
+        NS,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "plain"},
+                           "data": {"k": "v"}}),
+    );
+    srv.create(
+        "default",
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "elsewhere", "labels": {SIG_LABEL: ""}}, "data": {"k": "v"}}),
+    );
+    let out = ok(&kubectl(
+        &srv,
+        READONLY_TOKEN,
+        &["get", "cm", "-n", NS, "-l", SIG_LABEL, "-o", "json"],
+    ));
     let list: Value = serde_json::from_str(&out).unwrap();
     let mut names: Vec<&str> = list["items"]
         .as_array()
@@ -178,34 +253,76 @@ fn get_by_label_lists_exactly_the_labelled_configmaps() {
     names.sort();
     assert_eq!(names, ["sha256-one", "sha256-two"]);
 
-    let out = ok(&kubectl(&srv, ADMIN_TOKEN, &["get", "cm", "-n", NS, "-l", &format!("!{SIG_LABEL}"), "-o", "name"]));
+    let out = ok(&kubectl(
+        &srv,
+        ADMIN_TOKEN,
+        &[
+            "get",
+            "cm",
+            "-n",
+            NS,
+            "-l",
+            &format!("!{SIG_LABEL}"),
+            "-o",
+            "name",
+        ],
+    ));
     assert_eq!(out.trim(), "configmap/plain");
 
     // The default (table) output, rendered from the server's Table.
     let out = ok(&kubectl(&srv, ADMIN_TOKEN, &["get", "cm", "-n", NS]));
     let header = out.lines().next().unwrap();
-    assert!(header.starts_with("NAME") && header.contains("DATA") && header.contains("AGE"), "{out}");
+    assert!(
+        header.starts_with("NAME") && header.contains("DATA") && header.contains("AGE"),
+        "{out}"
+    );
 }
 
 #[test]
 fn dry_run_server_apply_changes_nothing() {
     let srv = server();
-    let f = write(srv.dir(), "cm.json", &sig_cm("sha256-abc", "sha256-abc-1", "aGVsbG8="));
+    let f = write(
+        srv.dir(),
+        "cm.json",
+        &sig_cm("sha256-abc", "sha256-abc-1", "aGVsbG8="),
+    );
     let out = ok(&kubectl(
         &srv,
         ADMIN_TOKEN,
-        &["apply", "--server-side", "--field-manager=a", "--dry-run=server", "-f", &f],
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=a",
+            "--dry-run=server",
+            "-f",
+            &f,
+        ],
     ));
     assert!(out.contains("serverside-applied (server dry run)"), "{out}");
     assert!(srv.get_configmap(NS, "sha256-abc").is_none());
 
-    ok(&kubectl(&srv, ADMIN_TOKEN, &["apply", "--server-side", "--field-manager=a", "-f", &f]));
-    let before = srv.get_configmap(NS, "sha256-abc").unwrap();
-    let g = write(srv.dir(), "cm2.json", &sig_cm("sha256-abc", "sha256-abc-2", "d29ybGQ="));
     ok(&kubectl(
         &srv,
         ADMIN_TOKEN,
-        &["apply", "--server-side", "--field-manager=a", "--dry-run=server", "-f", &g],
+        &["apply", "--server-side", "--field-manager=a", "-f", &f],
+    ));
+    let before = srv.get_configmap(NS, "sha256-abc").unwrap();
+    let g = write(
+        srv.dir(),
+        "cm2.json",
+        &sig_cm("sha256-abc", "sha256-abc-2", "d29ybGQ="),
+    );
+    ok(&kubectl(
+        &srv,
+        ADMIN_TOKEN,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=a",
+            "--dry-run=server",
+            "-f",
+            &g,
+        ],
     ));
     assert_eq!(srv.get_configmap(NS, "sha256-abc").unwrap(), before);
     let dry: Vec<_> = srv
@@ -214,20 +331,38 @@ fn dry_run_server_apply_changes_nothing() {
         .filter(|r| r["method"] == "PATCH")
         .map(|r| r["query"].as_str().unwrap().to_string())
         .collect();
-    assert!(dry[0].contains("dryRun=All") && dry[2].contains("dryRun=All"), "{dry:?}");
+    assert!(
+        dry[0].contains("dryRun=All") && dry[2].contains("dryRun=All"),
+        "{dry:?}"
+    );
 }
 
 #[test]
 fn readonly_token_is_forbidden_to_apply() {
     let srv = server();
-    let f = write(srv.dir(), "cm.json", &sig_cm("sha256-abc", "sha256-abc-1", "aGVsbG8="));
-    let out = kubectl(&srv, READONLY_TOKEN, &["apply", "--server-side", "--field-manager=a", "-f", &f]);
+    let f = write(
+        srv.dir(),
+        "cm.json",
+        &sig_cm("sha256-abc", "sha256-abc-1", "aGVsbG8="),
+    );
+    let out = kubectl(
+        &srv,
+        READONLY_TOKEN,
+        &["apply", "--server-side", "--field-manager=a", "-f", &f],
+    );
     fails_with(
         &out,
         r#"Error from server (Forbidden): configmaps "sha256-abc" is forbidden: User "readonly" cannot patch resource "configmaps" in API group "" in the namespace "openshift-config-managed""#,
     );
-    let out = kubectl(&srv, READONLY_TOKEN, &["create", "configmap", "x", "-n", "default"]);
-    fails_with(&out, r#"User "readonly" cannot create resource "configmaps""#);
+    let out = kubectl(
+        &srv,
+        READONLY_TOKEN,
+        &["create", "configmap", "x", "-n", "default"],
+    );
+    fails_with(
+        &out,
+        r#"User "readonly" cannot create resource "configmaps""#,
+    );
     // No token that the server knows: 401.
     let out = kubectl(&srv, "wrong-token", &["get", "cm", "-n", NS]);
     fails_with(&out, "Unauthorized");
@@ -238,34 +373,77 @@ fn validation_errors_are_the_servers_words() {
     let srv = server();
     let bad_name = write(srv.dir(), "n.json", &sig_cm("Bad_Name", "k", "aGVsbG8="));
     fails_with(
-        &kubectl(&srv, ADMIN_TOKEN, &["apply", "--server-side", "--field-manager=a", "-f", &bad_name]),
+        &kubectl(
+            &srv,
+            ADMIN_TOKEN,
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=a",
+                "-f",
+                &bad_name,
+            ],
+        ),
         r#"The ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"#,
     );
-    let bad_key = write(srv.dir(), "k.json", &json!({
+    let bad_key = write(
+        srv.dir(),
+        "k.json",
+        &json!({
         "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "badkey", "namespace": NS}, "data": {"bad key": "v"}}));
+        "metadata": {"name": "badkey", "namespace": NS}, "data": {"bad key": "v"}}),
+    );
     fails_with(
-        &kubectl(&srv, ADMIN_TOKEN, &["apply", "--server-side", "--field-manager=a", "-f", &bad_key]),
+        &kubectl(
+            &srv,
+            ADMIN_TOKEN,
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=a",
+                "-f",
+                &bad_key,
+            ],
+        ),
         r#"The ConfigMap "badkey" is invalid: data[bad key]: Invalid value: "bad key": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"#,
     );
     // 1048578 bytes once decoded: one over the limit (plus one for base64 padding).
     let big = "A".repeat(1_398_104);
-    let big = write(srv.dir(), "big.json", &json!({
+    let big = write(
+        srv.dir(),
+        "big.json",
+        &json!({
         "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "big", "namespace": NS}, "binaryData": {"blob": big}}));
+        "metadata": {"name": "big", "namespace": NS}, "binaryData": {"blob": big}}),
+    );
     fails_with(
-        &kubectl(&srv, ADMIN_TOKEN, &["apply", "--server-side", "--field-manager=a", "-f", &big]),
+        &kubectl(
+            &srv,
+            ADMIN_TOKEN,
+            &["apply", "--server-side", "--field-manager=a", "-f", &big],
+        ),
         r#"The ConfigMap "big" is invalid: []: Too long: must have at most 1048576 bytes"#,
     );
-    let nope = write(srv.dir(), "ns.json", &json!({
+    let nope = write(
+        srv.dir(),
+        "ns.json",
+        &json!({
         "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "x", "namespace": "nope"}, "data": {"k": "v"}}));
+        "metadata": {"name": "x", "namespace": "nope"}, "data": {"k": "v"}}),
+    );
     fails_with(
-        &kubectl(&srv, ADMIN_TOKEN, &["apply", "--server-side", "--field-manager=a", "-f", &nope]),
+        &kubectl(
+            &srv,
+            ADMIN_TOKEN,
+            &["apply", "--server-side", "--field-manager=a", "-f", &nope],
+        ),
         r#"Error from server (NotFound): namespaces "nope" not found"#,
     );
     for name in ["Bad_Name", "badkey", "big"] {
-        assert!(srv.get_configmap(NS, name).is_none(), "{name} must not be stored");
+        assert!(
+            srv.get_configmap(NS, name).is_none(),
+            "{name} must not be stored"
+        );
     }
 }
 
@@ -276,22 +454,46 @@ fn create_patch_and_delete_with_kubectl() {
     let out = ok(&kubectl(
         &srv,
         ADMIN_TOKEN,
-        &["create", "configmap", "foo", "-n", "default", "--from-literal=a=b"],
+        &[
+            "create",
+            "configmap",
+            "foo",
+            "-n",
+            "default",
+            "--from-literal=a=b",
+        ],
     ));
     assert!(out.contains("configmap/foo created"), "{out}");
     let cm = srv.get_configmap("default", "foo").unwrap();
     assert_eq!(cm["data"], json!({"a": "b"}));
-    assert_eq!(cm["metadata"]["managedFields"][0]["manager"], "kubectl-create");
+    assert_eq!(
+        cm["metadata"]["managedFields"][0]["manager"],
+        "kubectl-create"
+    );
     assert_eq!(cm["metadata"]["managedFields"][0]["operation"], "Update");
     fails_with(
-        &kubectl(&srv, ADMIN_TOKEN, &["create", "configmap", "foo", "-n", "default"]),
+        &kubectl(
+            &srv,
+            ADMIN_TOKEN,
+            &["create", "configmap", "foo", "-n", "default"],
+        ),
         r#"configmaps "foo" already exists"#,
     );
 
     let out = ok(&kubectl(
         &srv,
         ADMIN_TOKEN,
-        &["patch", "cm", "foo", "-n", "default", "--type", "merge", "-p", r#"{"data":{"c":"d","a":null}}"#],
+        &[
+            "patch",
+            "cm",
+            "foo",
+            "-n",
+            "default",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"c":"d","a":null}}"#,
+        ],
     ));
     assert!(out.contains("configmap/foo patched"), "{out}");
     let patched = srv.get_configmap("default", "foo").unwrap();
@@ -300,11 +502,25 @@ fn create_patch_and_delete_with_kubectl() {
     let out = ok(&kubectl(
         &srv,
         ADMIN_TOKEN,
-        &["patch", "cm", "foo", "-n", "default", "--type", "merge", "-p", r#"{"data":{"c":"d"}}"#],
+        &[
+            "patch",
+            "cm",
+            "foo",
+            "-n",
+            "default",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"c":"d"}}"#,
+        ],
     ));
     assert!(out.contains("patched (no change)"), "{out}");
 
-    let out = ok(&kubectl(&srv, ADMIN_TOKEN, &["delete", "cm", "foo", "-n", "default"]));
+    let out = ok(&kubectl(
+        &srv,
+        ADMIN_TOKEN,
+        &["delete", "cm", "foo", "-n", "default"],
+    ));
     assert!(out.contains(r#"configmap "foo" deleted"#), "{out}");
     assert!(srv.get_configmap("default", "foo").is_none());
     fails_with(
@@ -320,9 +536,16 @@ fn get_clusterversion_with_kubectl() {
                     "status": {"desired": {"version": "4.10.8"}}});
     let srv = ApiServer::start_with(
         &Peers::get(),
-        common::apiserver::ApiServerOptions { cluster_version: Some(cv), ..Default::default() },
+        common::apiserver::ApiServerOptions {
+            cluster_version: Some(cv),
+            ..Default::default()
+        },
     );
-    let out = ok(&kubectl(&srv, READONLY_TOKEN, &["get", "clusterversion", "version", "-o", "json"]));
+    let out = ok(&kubectl(
+        &srv,
+        READONLY_TOKEN,
+        &["get", "clusterversion", "version", "-o", "json"],
+    ));
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["status"]["desired"]["version"], "4.10.8");
 
@@ -369,7 +592,10 @@ fn raw_apply_without_field_manager_is_400() {
         Some(body.as_bytes()),
     );
     assert_eq!(code, 400, "{v}");
-    assert_eq!(status_message(&v), "the name of the object (x) does not match the name on the URL (y)");
+    assert_eq!(
+        status_message(&v),
+        "the name of the object (x) does not match the name on the URL (y)"
+    );
     // dryRun accepts only All.
     let (code, v) = srv.request(
         Some(ADMIN_TOKEN),
@@ -405,7 +631,13 @@ fn raw_unknown_patch_content_type_is_415() {
 #[test]
 fn raw_unauthenticated_fault_injection_and_log() {
     let srv = server();
-    let (code, v) = srv.request(None, "GET", "/api/v1/namespaces/default/configmaps", None, None);
+    let (code, v) = srv.request(
+        None,
+        "GET",
+        "/api/v1/namespaces/default/configmaps",
+        None,
+        None,
+    );
     assert_eq!(code, 401);
     assert_eq!(
         v,
@@ -415,14 +647,23 @@ fn raw_unauthenticated_fault_injection_and_log() {
     srv.fail_next(429, 1, Some(2));
     let out = srv
         .curl(Some(ADMIN_TOKEN))
-        .args(["-i", &format!("{}/api/v1/namespaces/default/configmaps", srv.url)])
+        .args([
+            "-i",
+            &format!("{}/api/v1/namespaces/default/configmaps", srv.url),
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
     assert!(text.starts_with("http/1.1 429"), "{text}");
     assert!(text.contains("retry-after: 2"), "{text}");
     assert!(text.contains(r#""reason": "toomanyrequests""#), "{text}");
-    let (code, _) = srv.request(Some(ADMIN_TOKEN), "GET", "/api/v1/namespaces/default/configmaps", None, None);
+    let (code, _) = srv.request(
+        Some(ADMIN_TOKEN),
+        "GET",
+        "/api/v1/namespaces/default/configmaps",
+        None,
+        None,
+    );
     assert_eq!(code, 200, "only one failure was asked for");
     let log = srv.requests();
     let statuses: Vec<u64> = log.iter().map(|r| r["status"].as_u64().unwrap()).collect();

@@ -32,7 +32,11 @@ impl Env {
     fn with(opts: ApiServerOptions) -> Env {
         let peers = Peers::get();
         let server = ApiServer::start_with(&peers, opts);
-        Env { peers, server, home: tempfile::tempdir().unwrap() }
+        Env {
+            peers,
+            server,
+            home: tempfile::tempdir().unwrap(),
+        }
     }
     fn kubeconfig(&self, token: &str) -> PathBuf {
         self.server.kubeconfig(token)
@@ -41,7 +45,13 @@ impl Env {
     fn apply(&self, extra: &[&str]) -> assert_cmd::Command {
         self.cmd_with_token("apply", ADMIN_TOKEN, true, extra)
     }
-    fn cmd_with_token(&self, sub: &str, token: &str, keyring: bool, extra: &[&str]) -> assert_cmd::Command {
+    fn cmd_with_token(
+        &self,
+        sub: &str,
+        token: &str,
+        keyring: bool,
+        extra: &[&str],
+    ) -> assert_cmd::Command {
         let mut cmd = binary(self.home.path());
         cmd.arg(sub).arg("--kubeconfig").arg(self.kubeconfig(token));
         let mut args = self.peers.source_args();
@@ -56,10 +66,16 @@ impl Env {
         self.peers.digest(version, "x86_64")["sha256:".len()..].to_string()
     }
     fn cm(&self, version: &str) -> Option<Value> {
-        self.server.get_configmap(NS, &format!("sha256-{}", self.digest_hex(version)))
+        self.server
+            .get_configmap(NS, &format!("sha256-{}", self.digest_hex(version)))
     }
     fn store_sig(&self, version: &str, n: u32) -> Vec<u8> {
-        std::fs::read(self.peers.path("STORE_DIR").join(format!("sha256={}/signature-{n}", self.digest_hex(version)))).unwrap()
+        std::fs::read(
+            self.peers
+                .path("STORE_DIR")
+                .join(format!("sha256={}/signature-{n}", self.digest_hex(version))),
+        )
+        .unwrap()
     }
     fn writes(&self) -> Vec<Value> {
         self.server
@@ -90,28 +106,62 @@ fn apply_creates_the_configmap_and_a_second_run_changes_nothing() {
     env.apply(&["4.10.1"])
         .assert()
         .success()
-        .stdout(contains(format!("configmap/sha256-{hex} serverside-applied (4.10.1 x86_64, 1 signature)")))
+        .stdout(contains(format!(
+            "configmap/sha256-{hex} serverside-applied (4.10.1 x86_64, 1 signature)"
+        )))
         .stderr(contains("Using trust from --keyring files"));
     let cm = env.cm("4.10.1").expect("created");
-    assert_eq!(cm["metadata"]["labels"]["release.openshift.io/verification-signatures"], "");
-    assert_eq!(cm["binaryData"][format!("sha256-{hex}-1")], b64(&env.store_sig("4.10.1", 1)));
-    assert_eq!(cm["metadata"]["managedFields"][0]["manager"], "oc-release-signature");
+    assert_eq!(
+        cm["metadata"]["labels"]["release.openshift.io/verification-signatures"],
+        ""
+    );
+    assert_eq!(
+        cm["binaryData"][format!("sha256-{hex}-1")],
+        b64(&env.store_sig("4.10.1", 1))
+    );
+    assert_eq!(
+        cm["metadata"]["managedFields"][0]["manager"],
+        "oc-release-signature"
+    );
     let rv = cm["metadata"]["resourceVersion"].clone();
 
     env.apply(&["4.10.1"]).assert().success();
-    assert_eq!(env.cm("4.10.1").unwrap()["metadata"]["resourceVersion"], rv, "re-apply changed the object");
+    assert_eq!(
+        env.cm("4.10.1").unwrap()["metadata"]["resourceVersion"],
+        rv,
+        "re-apply changed the object"
+    );
 
     // Read back with the real kubectl.
     let out = std::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(env.kubeconfig(ADMIN_TOKEN))
-        .args(["get", "cm", "-n", NS, "-l", "release.openshift.io/verification-signatures", "-o", "json"])
+        .args([
+            "get",
+            "cm",
+            "-n",
+            NS,
+            "-l",
+            "release.openshift.io/verification-signatures",
+            "-o",
+            "json",
+        ])
         .output()
         .expect("kubectl runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(list["items"][0]["metadata"]["name"], format!("sha256-{hex}"));
-    assert_eq!(list["items"][0]["binaryData"][format!("sha256-{hex}-1")], b64(&env.store_sig("4.10.1", 1)));
+    assert_eq!(
+        list["items"][0]["metadata"]["name"],
+        format!("sha256-{hex}")
+    );
+    assert_eq!(
+        list["items"][0]["binaryData"][format!("sha256-{hex}-1")],
+        b64(&env.store_sig("4.10.1", 1))
+    );
 }
 
 #[test]
@@ -129,11 +179,17 @@ fn one_untrusted_release_means_nothing_is_applied() {
 fn bad_and_good_signatures_apply_only_the_good_one() {
     let env = Env::new();
     let hex = env.digest_hex("4.10.6");
-    env.apply(&["4.10.6"]).assert().success().stderr(contains("skipped"));
+    env.apply(&["4.10.6"])
+        .assert()
+        .success()
+        .stderr(contains("skipped"));
     let cm = env.cm("4.10.6").unwrap();
     let keys: Vec<&String> = cm["binaryData"].as_object().unwrap().keys().collect();
     assert_eq!(keys, [&format!("sha256-{hex}-1")]);
-    assert_eq!(cm["binaryData"][format!("sha256-{hex}-1")], b64(&env.store_sig("4.10.6", 2)));
+    assert_eq!(
+        cm["binaryData"][format!("sha256-{hex}-1")],
+        b64(&env.store_sig("4.10.6", 2))
+    );
 }
 
 #[test]
@@ -145,7 +201,10 @@ fn dry_run_client_never_touches_the_cluster_and_server_stores_nothing() {
         .assert()
         .success()
         .stdout(contains(format!("name: sha256-{hex}")).and(contains("kind: ConfigMap")));
-    assert!(env.server.requests().is_empty(), "client dry run contacted the API server");
+    assert!(
+        env.server.requests().is_empty(),
+        "client dry run contacted the API server"
+    );
 
     env.apply(&["4.10.1", "--dry-run=server", "-o", "json"])
         .assert()
@@ -153,8 +212,14 @@ fn dry_run_client_never_touches_the_cluster_and_server_stores_nothing() {
         .stdout(contains(format!("\"name\": \"sha256-{hex}\"")));
     let patches: Vec<Value> = env.writes();
     assert_eq!(patches.len(), 1);
-    assert!(patches[0]["query"].as_str().unwrap().contains("dryRun=All"), "{patches:?}");
-    assert!(env.cm("4.10.1").is_none(), "server dry run stored the object");
+    assert!(
+        patches[0]["query"].as_str().unwrap().contains("dryRun=All"),
+        "{patches:?}"
+    );
+    assert!(
+        env.cm("4.10.1").is_none(),
+        "server dry run stored the object"
+    );
 }
 
 /// A listener that records whether anything connected to it.
@@ -190,7 +255,10 @@ fn from_dir_needs_no_registry_and_no_store() {
         .args(["apply", "--from-dir", dir.to_str().unwrap(), "--kubeconfig"])
         .arg(env.kubeconfig(ADMIN_TOKEN))
         .args(["--keyring", &env.peers.var("TRUSTED_KEYRING")])
-        .args(["--release-repo", &format!("{}/ocp/release", registry.addr())])
+        .args([
+            "--release-repo",
+            &format!("{}/ocp/release", registry.addr()),
+        ])
         .args(["--signature-store", &format!("https://{}", store.addr())])
         .assert()
         .success()
@@ -212,7 +280,11 @@ fn from_dir_reads_oc_and_oc_mirror_files_and_refuses_others() {
             "labels": {"release.openshift.io/verification-signatures": ""}},
         "binaryData": {format!("sha256-{h1}-1"): b64(&env.store_sig("4.10.1", 1))},
     });
-    std::fs::write(dir.join(format!("signature-sha256-{}.json", &h1[..16])), oc.to_string()).unwrap();
+    std::fs::write(
+        dir.join(format!("signature-sha256-{}.json", &h1[..16])),
+        oc.to_string(),
+    )
+    .unwrap();
     // oc-mirror v2: one ConfigMap for all releases, running counter, signature-1 only.
     let (h10, h11) = (env.digest_hex("4.11.0"), env.digest_hex("4.11.1"));
     let mirror = json!({
@@ -225,10 +297,15 @@ fn from_dir_reads_oc_and_oc_mirror_files_and_refuses_others() {
         },
     });
     std::fs::write(dir.join("signature-configmap.json"), mirror.to_string()).unwrap();
-    env.cmd_with_token("apply", ADMIN_TOKEN, true, &["--from-dir", dir.to_str().unwrap()])
-        .assert()
-        .success()
-        .stdout(contains("serverside-applied").count(3));
+    env.cmd_with_token(
+        "apply",
+        ADMIN_TOKEN,
+        true,
+        &["--from-dir", dir.to_str().unwrap()],
+    )
+    .assert()
+    .success()
+    .stdout(contains("serverside-applied").count(3));
     for v in ["4.10.1", "4.11.0", "4.11.1"] {
         assert!(env.cm(v).is_some(), "{v} not applied");
     }
@@ -236,13 +313,26 @@ fn from_dir_reads_oc_and_oc_mirror_files_and_refuses_others() {
     // A file that is not a signature ConfigMap: refused, nothing applied.
     let other = env.home.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
-    std::fs::write(other.join("a.yaml"), "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\n").unwrap();
-    std::fs::write(other.join(format!("signature-sha256-{}.json", &h1[..16])), oc.to_string()).unwrap();
+    std::fs::write(
+        other.join("a.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\n",
+    )
+    .unwrap();
+    std::fs::write(
+        other.join(format!("signature-sha256-{}.json", &h1[..16])),
+        oc.to_string(),
+    )
+    .unwrap();
     env.server.reset_log();
-    env.cmd_with_token("apply", ADMIN_TOKEN, true, &["--from-dir", other.to_str().unwrap()])
-        .assert()
-        .code(2)
-        .stderr(contains("a.yaml").and(contains("not a signature ConfigMap")));
+    env.cmd_with_token(
+        "apply",
+        ADMIN_TOKEN,
+        true,
+        &["--from-dir", other.to_str().unwrap()],
+    )
+    .assert()
+    .code(2)
+    .stderr(contains("a.yaml").and(contains("not a signature ConfigMap")));
     assert!(env.writes().is_empty());
 }
 
@@ -259,10 +349,15 @@ fn from_dir_with_an_untrusted_signature_applies_nothing() {
         "binaryData": {format!("sha256-{h2}-1"): b64(&env.store_sig("4.10.2", 1))},
     });
     std::fs::write(dir.join("rogue.json"), cm.to_string()).unwrap();
-    env.cmd_with_token("apply", ADMIN_TOKEN, true, &["--from-dir", dir.to_str().unwrap()])
-        .assert()
-        .code(3)
-        .stderr(contains("unknown key"));
+    env.cmd_with_token(
+        "apply",
+        ADMIN_TOKEN,
+        true,
+        &["--from-dir", dir.to_str().unwrap()],
+    )
+    .assert()
+    .code(3)
+    .stderr(contains("unknown key"));
     assert!(env.writes().is_empty());
 }
 
@@ -272,7 +367,13 @@ fn forbidden_says_which_permission_is_missing() {
     env.cmd_with_token("apply", READONLY_TOKEN, true, &["4.10.1"])
         .assert()
         .code(1)
-        .stderr(contains("forbidden").and(contains("patch")).and(contains("configmaps")).and(contains(NS)).and(contains("RBAC")));
+        .stderr(
+            contains("forbidden")
+                .and(contains("patch"))
+                .and(contains("configmaps"))
+                .and(contains(NS))
+                .and(contains("RBAC")),
+        );
 }
 
 #[test]
@@ -294,12 +395,18 @@ fn conflict_needs_force_conflicts() {
         Some(other.to_string().as_bytes()),
     );
     assert_eq!(code, 201, "{v}");
-    env.apply(&["4.10.6"])
+    env.apply(&["4.10.6"]).assert().code(1).stderr(
+        contains("conflict")
+            .and(contains("gitops"))
+            .and(contains("--force-conflicts")),
+    );
+    env.apply(&["4.10.6", "--force-conflicts"])
         .assert()
-        .code(1)
-        .stderr(contains("conflict").and(contains("gitops")).and(contains("--force-conflicts")));
-    env.apply(&["4.10.6", "--force-conflicts"]).assert().success();
-    assert_eq!(env.cm("4.10.6").unwrap()["binaryData"][format!("sha256-{hex}-1")], b64(&env.store_sig("4.10.6", 2)));
+        .success();
+    assert_eq!(
+        env.cm("4.10.6").unwrap()["binaryData"][format!("sha256-{hex}-1")],
+        b64(&env.store_sig("4.10.6", 2))
+    );
 }
 
 #[test]
@@ -314,7 +421,9 @@ fn trust_comes_from_the_cluster_when_no_keyring_is_given() {
     env.cmd_with_token("apply", ADMIN_TOKEN, false, &["4.10.1"])
         .assert()
         .success()
-        .stderr(contains("the cluster's ConfigMap openshift-config-managed/release-verification"));
+        .stderr(contains(
+            "the cluster's ConfigMap openshift-config-managed/release-verification",
+        ));
 }
 
 #[test]
@@ -332,7 +441,10 @@ fn list_and_verify_before_and_after_apply() {
         })
     };
     let peers = Peers::get();
-    let env = Env::with(ApiServerOptions { cluster_version: Some(cv(&peers)), ..Default::default() });
+    let env = Env::with(ApiServerOptions {
+        cluster_version: Some(cv(&peers)),
+        ..Default::default()
+    });
     env.install_cluster_trust();
     let kc = env.kubeconfig(ADMIN_TOKEN);
     let run = |args: &[&str]| {
@@ -345,29 +457,61 @@ fn list_and_verify_before_and_after_apply() {
         .assert()
         .code(3)
         .stdout(contains(format!("The update cannot be verified: unable to verify {d1} against keyrings: verifier-public-key-test")));
-    run(&["list", "-o", "json"]).assert().success().stdout(contains("\"items\": []"));
+    run(&["list", "-o", "json"])
+        .assert()
+        .success()
+        .stdout(contains("\"items\": []"));
 
-    env.cmd_with_token("apply", ADMIN_TOKEN, false, &["4.10.1", "4.11.0"]).assert().success();
+    env.cmd_with_token("apply", ADMIN_TOKEN, false, &["4.10.1", "4.11.0"])
+        .assert()
+        .success();
 
-    run(&["verify"]).assert().success().stdout(contains("4.10.1").and(contains("4.11.0")).and(contains("verified")));
-    run(&["verify", "--digest", &d1, "-o", "json"]).assert().success().stdout(contains("\"verified\": true"));
-    let out = run(&["list", "-o", "json"]).assert().success().get_output().stdout.clone();
+    run(&["verify"]).assert().success().stdout(
+        contains("4.10.1")
+            .and(contains("4.11.0"))
+            .and(contains("verified")),
+    );
+    run(&["verify", "--digest", &d1, "-o", "json"])
+        .assert()
+        .success()
+        .stdout(contains("\"verified\": true"));
+    let out = run(&["list", "-o", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v: Value = serde_json::from_slice(&out).unwrap();
     let items = v["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     let first = items.iter().find(|i| i["digest"] == d1.as_str()).unwrap();
     assert_eq!(first["verified"], true);
     assert_eq!(first["versions"][0], "4.10.1");
-    assert_eq!(first["identities"][0], "quay.io/openshift-release-dev/ocp-release:4.10.1-x86_64");
-    run(&["list"]).assert().success().stdout(contains("4.10.1").and(contains("yes")));
+    assert_eq!(
+        first["identities"][0],
+        "quay.io/openshift-release-dev/ocp-release:4.10.1-x86_64"
+    );
+    run(&["list"])
+        .assert()
+        .success()
+        .stdout(contains("4.10.1").and(contains("yes")));
 }
 
 #[test]
 fn server_errors_are_retried_and_tokens_never_printed() {
     let env = Env::new();
     env.server.fail_next(503, 1, Some(1));
-    let out = env.apply(&["4.10.1", "-vv"]).assert().success().get_output().clone();
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = env
+        .apply(&["4.10.1", "-vv"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(all.contains("retrying"), "{all}");
     assert!(!all.contains(ADMIN_TOKEN), "the token leaked: {all}");
     env.server.fail_next(429, 1, Some(1));
@@ -376,15 +520,23 @@ fn server_errors_are_retried_and_tokens_never_printed() {
 
 #[test]
 fn missing_namespace_and_unreachable_server() {
-    let env = Env::with(ApiServerOptions { namespaces: vec!["default".into()], ..Default::default() });
+    let env = Env::with(ApiServerOptions {
+        namespaces: vec!["default".into()],
+        ..Default::default()
+    });
     env.apply(&["4.10.1"])
         .assert()
         .code(1)
         .stderr(contains("namespace openshift-config-managed not found"));
     // A kubeconfig whose server is a closed port.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let kc = env.home.path().join("kc-closed");
-    let text = std::fs::read_to_string(env.kubeconfig(ADMIN_TOKEN)).unwrap().replace(&env.server.url, &format!("https://{closed}"));
+    let text = std::fs::read_to_string(env.kubeconfig(ADMIN_TOKEN))
+        .unwrap()
+        .replace(&env.server.url, &format!("https://{closed}"));
     std::fs::write(&kc, text).unwrap();
     binary(env.home.path())
         .args(["list", "--kubeconfig"])
@@ -402,4 +554,3 @@ fn unauthorized_says_log_in_again() {
         .code(1)
         .stderr(contains("401").and(contains("oc login")));
 }
-

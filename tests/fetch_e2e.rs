@@ -34,19 +34,36 @@ fn good_release_is_written_as_configmap_and_store_layout() {
     let out = tmp.path().join("out");
     let digest = peers.digest("4.10.1", "x86_64");
     let hex = &digest["sha256:".len()..];
-    fetch(&peers, tmp.path(), &["4.10.1", "--to-dir", out.to_str().unwrap()])
-        .assert()
-        .success()
-        .stdout(contains(format!("signature-sha256-{}.yaml", &hex[..16])))
-        .stdout(contains("4.10.1 x86_64").and(contains("1 signature")));
-    let yaml = std::fs::read_to_string(out.join(format!("signature-sha256-{}.yaml", &hex[..16]))).unwrap();
+    fetch(
+        &peers,
+        tmp.path(),
+        &["4.10.1", "--to-dir", out.to_str().unwrap()],
+    )
+    .assert()
+    .success()
+    .stdout(contains(format!("signature-sha256-{}.yaml", &hex[..16])))
+    .stdout(contains("4.10.1 x86_64").and(contains("1 signature")));
+    let yaml =
+        std::fs::read_to_string(out.join(format!("signature-sha256-{}.yaml", &hex[..16]))).unwrap();
     assert!(yaml.contains(&format!("name: sha256-{hex}")), "{yaml}");
-    assert!(yaml.contains("namespace: openshift-config-managed"), "{yaml}");
-    assert!(yaml.contains("release.openshift.io/verification-signatures: ''") || yaml.contains("release.openshift.io/verification-signatures: \"\""), "{yaml}");
+    assert!(
+        yaml.contains("namespace: openshift-config-managed"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("release.openshift.io/verification-signatures: ''")
+            || yaml.contains("release.openshift.io/verification-signatures: \"\""),
+        "{yaml}"
+    );
     assert!(yaml.contains(&format!("sha256-{hex}-1:")), "{yaml}");
     let written = out.join(format!("signatures/sha256={hex}/signature-1"));
-    let original = peers.path("STORE_DIR").join(format!("sha256={hex}/signature-1"));
-    assert_eq!(std::fs::read(&written).unwrap(), std::fs::read(&original).unwrap());
+    let original = peers
+        .path("STORE_DIR")
+        .join(format!("sha256={hex}/signature-1"));
+    assert_eq!(
+        std::fs::read(&written).unwrap(),
+        std::fs::read(&original).unwrap()
+    );
 
     // Second opinion: skopeo accepts exactly what we wrote.
     let manifest = peers.path("MANIFESTS_DIR").join("4.10.1-x86_64.json");
@@ -59,12 +76,22 @@ fn good_release_is_written_as_configmap_and_store_layout() {
         .arg(&written)
         .status()
         .expect("skopeo runs");
-    assert!(status.success(), "skopeo standalone-verify refused what we wrote");
+    assert!(
+        status.success(),
+        "skopeo standalone-verify refused what we wrote"
+    );
 
     // The written layout works as a file:// store, with no registry: by digest.
     let store = format!("file://{}", out.join("signatures").display());
     binary(tmp.path())
-        .args(["fetch", "--digest", &digest, "--signature-store", &store, "--keyring"])
+        .args([
+            "fetch",
+            "--digest",
+            &digest,
+            "--signature-store",
+            &store,
+            "--keyring",
+        ])
         .arg(peers.var("TRUSTED_KEYRING"))
         .args(["-o", "json"])
         .assert()
@@ -77,13 +104,20 @@ fn rogue_signer_is_refused_with_its_key_id_and_nothing_is_written() {
     let peers = Peers::get();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    fetch(&peers, tmp.path(), &["4.10.2", "--to-dir", out.to_str().unwrap()])
-        .assert()
-        .code(3)
-        .stderr(contains("unknown key").and(contains(peers.key_id("ROGUE_FPR"))))
-        .stderr(contains("The update cannot be verified"));
+    fetch(
+        &peers,
+        tmp.path(),
+        &["4.10.2", "--to-dir", out.to_str().unwrap()],
+    )
+    .assert()
+    .code(3)
+    .stderr(contains("unknown key").and(contains(peers.key_id("ROGUE_FPR"))))
+    .stderr(contains("The update cannot be verified"));
     assert!(yaml_files(&out).is_empty());
-    assert!(!out.join("signatures").join(format!("sha256={}", &peers.digest("4.10.2", "x86_64")[7..])).exists());
+    assert!(!out
+        .join("signatures")
+        .join(format!("sha256={}", &peers.digest("4.10.2", "x86_64")[7..]))
+        .exists());
 }
 
 #[test]
@@ -94,7 +128,10 @@ fn digest_mismatch_names_both_digests() {
         .assert()
         .code(3)
         .stderr(contains("digest mismatch"))
-        .stderr(contains(peers.digest("4.10.3", "x86_64")).and(contains(peers.digest("4.10.1", "x86_64"))));
+        .stderr(
+            contains(peers.digest("4.10.3", "x86_64"))
+                .and(contains(peers.digest("4.10.1", "x86_64"))),
+        );
 }
 
 #[test]
@@ -123,16 +160,33 @@ fn bad_signature_1_then_good_signature_2_keeps_only_the_good_one() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let hex = peers.digest("4.10.6", "x86_64")[7..].to_string();
-    fetch(&peers, tmp.path(), &["4.10.6", "--to-dir", out.to_str().unwrap()])
-        .assert()
-        .success()
-        .stderr(contains("warning").and(contains("signature-1")).and(contains("unknown key")));
+    fetch(
+        &peers,
+        tmp.path(),
+        &["4.10.6", "--to-dir", out.to_str().unwrap()],
+    )
+    .assert()
+    .success()
+    .stderr(
+        contains("warning")
+            .and(contains("signature-1"))
+            .and(contains("unknown key")),
+    );
     let sigs = out.join(format!("signatures/sha256={hex}"));
-    let good = peers.path("STORE_DIR").join(format!("sha256={hex}/signature-2"));
-    assert_eq!(std::fs::read(sigs.join("signature-1")).unwrap(), std::fs::read(good).unwrap());
+    let good = peers
+        .path("STORE_DIR")
+        .join(format!("sha256={hex}/signature-2"));
+    assert_eq!(
+        std::fs::read(sigs.join("signature-1")).unwrap(),
+        std::fs::read(good).unwrap()
+    );
     assert!(!sigs.join("signature-2").exists());
-    let yaml = std::fs::read_to_string(out.join(format!("signature-sha256-{}.yaml", &hex[..16]))).unwrap();
-    assert!(yaml.contains(&format!("sha256-{hex}-1:")) && !yaml.contains(&format!("sha256-{hex}-2:")), "{yaml}");
+    let yaml =
+        std::fs::read_to_string(out.join(format!("signature-sha256-{}.yaml", &hex[..16]))).unwrap();
+    assert!(
+        yaml.contains(&format!("sha256-{hex}-1:")) && !yaml.contains(&format!("sha256-{hex}-2:")),
+        "{yaml}"
+    );
 }
 
 #[test]
@@ -140,12 +194,16 @@ fn no_signature_lists_each_store_and_its_answer() {
     let peers = Peers::get();
     let tmp = tempfile::tempdir().unwrap();
     let missing = format!("file://{}", tmp.path().join("empty-store").display());
-    fetch(&peers, tmp.path(), &["4.10.7", "--signature-store", &missing])
-        .assert()
-        .code(3)
-        .stderr(contains("no signature found"))
-        .stderr(contains(peers.var("STORE_URL")).and(contains("404")))
-        .stderr(contains("empty-store"));
+    fetch(
+        &peers,
+        tmp.path(),
+        &["4.10.7", "--signature-store", &missing],
+    )
+    .assert()
+    .code(3)
+    .stderr(contains("no signature found"))
+    .stderr(contains(peers.var("STORE_URL")).and(contains("404")))
+    .stderr(contains("empty-store"));
 }
 
 #[test]
@@ -154,11 +212,16 @@ fn store_answering_503_once_is_retried() {
     let tmp = tempfile::tempdir().unwrap();
     let hex = peers.digest("4.10.8", "x86_64")[7..].to_string();
     let path = format!("/sha256={hex}/signature-1");
+    // Arm the store: the next request for this path answers 503 (the store then forgets it).
+    std::fs::write(peers.path("STORE_FLAKY_FILE"), format!("{path}\n")).unwrap();
+    let log_start = std::fs::read_to_string(peers.path("STORE_LOG"))
+        .unwrap_or_default()
+        .len();
     fetch(&peers, tmp.path(), &["4.10.8", "-v"])
         .assert()
         .success()
         .stderr(contains("retrying"));
-    let log = std::fs::read_to_string(peers.path("STORE_LOG")).unwrap();
+    let log = std::fs::read_to_string(peers.path("STORE_LOG")).unwrap()[log_start..].to_string();
     let lines: Vec<&str> = log.lines().filter(|l| l.contains(&path)).collect();
     assert!(lines.iter().any(|l| l.ends_with(" 503")), "{lines:?}");
     assert!(lines.iter().any(|l| l.ends_with(" 200")), "{lines:?}");
@@ -169,7 +232,14 @@ fn missing_registry_credentials_say_how_to_log_in() {
     let peers = Peers::get();
     let tmp = tempfile::tempdir().unwrap();
     binary(tmp.path())
-        .args(["fetch", "4.10.1", "--release-repo", &peers.var("RELEASE_REPO"), "--ca-file", &peers.var("CA_FILE")])
+        .args([
+            "fetch",
+            "4.10.1",
+            "--release-repo",
+            &peers.var("RELEASE_REPO"),
+            "--ca-file",
+            &peers.var("CA_FILE"),
+        ])
         .args(["--signature-store", &peers.var("STORE_URL")])
         .assert()
         .code(1)
@@ -181,8 +251,22 @@ fn anonymous_registry_needs_no_credentials() {
     let peers = Peers::get();
     let tmp = tempfile::tempdir().unwrap();
     binary(tmp.path())
-        .args(["fetch", "4.10.1", "--release-repo", &peers.var("RELEASE_REPO_ANON"), "--ca-file", &peers.var("CA_FILE")])
-        .args(["--signature-store", &peers.var("STORE_URL"), "--keyring", &peers.var("TRUSTED_KEYRING"), "-o", "json"])
+        .args([
+            "fetch",
+            "4.10.1",
+            "--release-repo",
+            &peers.var("RELEASE_REPO_ANON"),
+            "--ca-file",
+            &peers.var("CA_FILE"),
+        ])
+        .args([
+            "--signature-store",
+            &peers.var("STORE_URL"),
+            "--keyring",
+            &peers.var("TRUSTED_KEYRING"),
+            "-o",
+            "json",
+        ])
         .assert()
         .success()
         .stdout(contains(peers.digest("4.10.1", "x86_64")));
@@ -195,18 +279,26 @@ fn wrong_arch_names_the_tag_and_hints_at_arch() {
     fetch(&peers, tmp.path(), &["4.10.1", "--arch", "s390x"])
         .assert()
         .code(1)
-        .stderr(contains("4.10.1-s390x").and(contains("not found")).and(contains("--arch")));
+        .stderr(
+            contains("4.10.1-s390x")
+                .and(contains("not found"))
+                .and(contains("--arch")),
+        );
 }
 
 #[test]
 fn multi_resolves_to_the_index_digest_and_aarch64_to_its_own() {
     let peers = Peers::get();
     let tmp = tempfile::tempdir().unwrap();
-    fetch(&peers, tmp.path(), &["4.10.9", "--arch", "multi", "4.10.1-aarch64", "-o", "json"])
-        .assert()
-        .success()
-        .stdout(contains(peers.digest("4.10.9", "multi")))
-        .stdout(contains(peers.digest("4.10.1", "aarch64")));
+    fetch(
+        &peers,
+        tmp.path(),
+        &["4.10.9-multi", "4.10.1-aarch64", "-o", "json"],
+    )
+    .assert()
+    .success()
+    .stdout(contains(peers.digest("4.10.9", "multi")))
+    .stdout(contains(peers.digest("4.10.1", "aarch64")));
 }
 
 #[test]
@@ -214,10 +306,17 @@ fn every_keyring_must_be_satisfied() {
     let peers = Peers::get();
     let tmp = tempfile::tempdir().unwrap();
     let second = peers.var("SECOND_KEYRING");
-    fetch(&peers, tmp.path(), &["4.10.10", "--keyring", &second, "-o", "json"])
-        .assert()
-        .success()
-        .stdout(contains(format!("sha256-{}-2", &peers.digest("4.10.10", "x86_64")[7..])));
+    fetch(
+        &peers,
+        tmp.path(),
+        &["4.10.10", "--keyring", &second, "-o", "json"],
+    )
+    .assert()
+    .success()
+    .stdout(contains(format!(
+        "sha256-{}-2",
+        &peers.digest("4.10.10", "x86_64")[7..]
+    )));
     fetch(&peers, tmp.path(), &["4.10.1", "--keyring", &second])
         .assert()
         .code(3)
@@ -241,7 +340,12 @@ fn many_releases_in_one_run_and_partial_failure_exits_3() {
 fn json_report_schema() {
     let peers = Peers::get();
     let tmp = tempfile::tempdir().unwrap();
-    let out = fetch(&peers, tmp.path(), &["4.10.6", "4.10.7", "-o", "json"]).assert().code(3).get_output().stdout.clone();
+    let out = fetch(&peers, tmp.path(), &["4.10.6", "4.10.7", "-o", "json"])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["kind"], "ReleaseSignatureReport");
     assert_eq!(v["trust"]["source"], "--keyring files");
@@ -249,8 +353,14 @@ fn json_report_schema() {
     assert_eq!(good["version"], "4.10.6");
     assert_eq!(good["arch"], "x86_64");
     assert_eq!(good["trusted"], true);
-    assert_eq!(good["signatures"][0]["signer"], peers.var("TRUSTED_FPR").to_uppercase());
-    assert_eq!(good["signatures"][0]["identity"], "quay.io/openshift-release-dev/ocp-release:4.10.6-x86_64");
+    assert_eq!(
+        good["signatures"][0]["signer"],
+        peers.var("TRUSTED_FPR").to_uppercase()
+    );
+    assert_eq!(
+        good["signatures"][0]["identity"],
+        "quay.io/openshift-release-dev/ocp-release:4.10.6-x86_64"
+    );
     assert_eq!(good["rejected"].as_array().unwrap().len(), 1);
     let bad = &v["releases"][1];
     assert_eq!(bad["trusted"], false);
@@ -286,13 +396,27 @@ fn bad_input_exits_2_before_any_request() {
         (&["foo"], "foo", "4.4.0"),
         (&["../x"], "../x", "4.4.0"),
         (&["4.4.0", "--arch", "sparc"], "sparc", "aarch64"),
-        (&["--digest", "sha256:1234"], "sha256:1234", "sha256:96cb606d"),
-        (&["4.4.0", "--signature-store", "ftp://x"], "ftp://x", "https://"),
+        (
+            &["--digest", "sha256:1234"],
+            "sha256:1234",
+            "sha256:96cb606d",
+        ),
+        (
+            &["4.4.0", "--signature-store", "ftp://x"],
+            "ftp://x",
+            "https://",
+        ),
         (&["4.4.0", "4.4"], "4.4", "4.4.0"),
     ];
     for (args, named, example) in cases {
         binary(tmp.path())
-            .args(["fetch", "--release-repo", &repo, "--signature-store", &store_url])
+            .args([
+                "fetch",
+                "--release-repo",
+                &repo,
+                "--signature-store",
+                &store_url,
+            ])
             .args(*args)
             .assert()
             .code(2)

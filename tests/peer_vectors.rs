@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use oc_release_signature::release::Digest;
-use oc_release_signature::verify::{verify_release, verify_signature, Keyring, Rejection, Trust, TrustSource};
+use oc_release_signature::verify::{
+    verify_release, verify_signature, Keyring, Rejection, Trust, TrustSource,
+};
 
 fn fixtures() -> PathBuf {
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/peer-testdata");
@@ -45,7 +47,10 @@ struct Case {
 }
 
 enum Expect {
-    Accept { identity: &'static str, packet_version: u8 },
+    Accept {
+        identity: &'static str,
+        packet_version: u8,
+    },
     UnknownSigner,
     DigestMismatch,
 }
@@ -88,8 +93,18 @@ fn every_peer_signature_gets_the_peer_verdict() {
         let result = verify_signature(&read(c.sig), &digest, &trust(&c.rings), now);
         let label = format!("case {i} ({} with {:?})", c.sig, c.rings);
         match (&c.expect, result) {
-            (Expect::Accept { identity, packet_version }, Ok(a)) => {
-                assert!(a.identity.starts_with(identity), "{label}: identity {}", a.identity);
+            (
+                Expect::Accept {
+                    identity,
+                    packet_version,
+                },
+                Ok(a),
+            ) => {
+                assert!(
+                    a.identity.starts_with(identity),
+                    "{label}: identity {}",
+                    a.identity
+                );
                 assert_eq!(a.packet_version, *packet_version, "{label}");
             }
             (Expect::UnknownSigner, Err(Rejection::UnknownSigner { key_ids })) => {
@@ -97,7 +112,10 @@ fn every_peer_signature_gets_the_peer_verdict() {
             }
             (Expect::DigestMismatch, Err(r @ Rejection::Payload(_))) => {
                 let msg = r.describe(&digest);
-                assert!(msg.contains("digest mismatch") && msg.contains(c.digest) && msg.contains(E3), "{label}: {msg}");
+                assert!(
+                    msg.contains("digest mismatch") && msg.contains(c.digest) && msg.contains(E3),
+                    "{label}: {msg}"
+                );
             }
             (_, other) => panic!("{label}: unexpected verdict {other:?}"),
         }
@@ -107,14 +125,19 @@ fn every_peer_signature_gets_the_peer_verdict() {
 #[test]
 fn builtin_keyring_accepts_real_red_hat_signatures() {
     let digest: Digest = E3.parse().unwrap();
-    let sig = read(&format!("{LG}/signatures/sha256={}/signature-1", digest.hex()));
+    let sig = read(&format!(
+        "{LG}/signatures/sha256={}/signature-1",
+        digest.hex()
+    ));
     let a = verify_signature(&sig, &digest, &Trust::builtin(), SystemTime::now()).unwrap();
     assert_eq!(a.signer, "567E347AD0044ADE55BA8A5F199E2F91FD431D51");
     assert_eq!(a.keyrings, ["verifier-public-key-redhat"]);
     // The identity-less noo-bundle signatures are also Red Hat release key 2.
     let noo: Digest = NOO.parse().unwrap();
     for n in 1..=4 {
-        let sig = read(&format!("oc-mirror/tests/unit/testdata/noo-bundle-image/signature-{n}"));
+        let sig = read(&format!(
+            "oc-mirror/tests/unit/testdata/noo-bundle-image/signature-{n}"
+        ));
         verify_signature(&sig, &noo, &Trust::builtin(), SystemTime::now()).unwrap();
     }
 }
@@ -122,7 +145,10 @@ fn builtin_keyring_accepts_real_red_hat_signatures() {
 #[test]
 fn every_keyring_must_be_satisfied() {
     let digest: Digest = E3.parse().unwrap();
-    let sig = read(&format!("{LG}/signatures/sha256={}/signature-1", digest.hex()));
+    let sig = read(&format!(
+        "{LG}/signatures/sha256={}/signature-1",
+        digest.hex()
+    ));
     let two = trust(&[
         "library-go/pkg/verify/testdata/keyrings/redhat.txt",
         "library-go/pkg/verify/testdata/keyrings/simple.txt",
@@ -142,7 +168,10 @@ fn oc_mirror_corrupt_key_file_is_a_clear_error() {
     let err = Keyring::from_file(&path).unwrap_err();
     let msg = err.to_string();
     assert_eq!(err.exit_code(), 2);
-    assert!(msg.contains("buggy-ocp-sig-key.asc") && msg.contains("cannot be read"), "{msg}");
+    assert!(
+        msg.contains("buggy-ocp-sig-key.asc") && msg.contains("cannot be read"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -11,7 +11,8 @@ const PLUGIN: &str = "kubectl-release_signature";
 /// The binary the crate builds for dispatch if it has one, else oc-release-signature: the
 /// same program, and a copy under the plugin name is exactly what krew installs.
 fn built_binary() -> &'static str {
-    option_env!("CARGO_BIN_EXE_kubectl-release_signature").unwrap_or(env!("CARGO_BIN_EXE_oc-release-signature"))
+    option_env!("CARGO_BIN_EXE_kubectl-release_signature")
+        .unwrap_or(env!("CARGO_BIN_EXE_oc-release-signature"))
 }
 
 fn find_on_path(tool: &str) -> Option<PathBuf> {
@@ -31,9 +32,12 @@ impl PluginDir {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let plugin = dir.path().join(PLUGIN);
-        std::fs::copy(built_binary(), &plugin).expect("copy the built binary under the plugin name");
+        std::fs::copy(built_binary(), &plugin)
+            .expect("copy the built binary under the plugin name");
         let mut dirs = vec![dir.path().to_path_buf()];
-        dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
         let path = std::env::join_paths(dirs).unwrap();
         PluginDir { dir, path }
     }
@@ -64,14 +68,34 @@ fn check_dispatch(tool: &Path) {
 
     let help = env.run(tool, &["release-signature", "--help"]);
     let stdout = text(&help.stdout);
-    assert!(help.status.success(), "{name} release-signature --help: {}\n{}{}", help.status, stdout, text(&help.stderr));
-    assert!(stdout.contains("Usage: oc release-signature"), "{name} release-signature --help did not reach the plugin:\n{stdout}");
-    assert!(stdout.contains("fetch"), "the help must list the fetch command:\n{stdout}");
+    assert!(
+        help.status.success(),
+        "{name} release-signature --help: {}\n{}{}",
+        help.status,
+        stdout,
+        text(&help.stderr)
+    );
+    assert!(
+        stdout.contains("Usage: oc release-signature"),
+        "{name} release-signature --help did not reach the plugin:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("fetch"),
+        "the help must list the fetch command:\n{stdout}"
+    );
 
     // A subcommand's help: `fetch` and `--help` both arrive as the plugin's arguments.
     let fetch_help = env.run(tool, &["release-signature", "fetch", "--help"]);
-    assert!(fetch_help.status.success(), "{name} release-signature fetch --help: {}", fetch_help.status);
-    assert!(text(&fetch_help.stdout).contains("--arch"), "{}", text(&fetch_help.stdout));
+    assert!(
+        fetch_help.status.success(),
+        "{name} release-signature fetch --help: {}",
+        fetch_help.status
+    );
+    assert!(
+        text(&fetch_help.stdout).contains("--arch"),
+        "{}",
+        text(&fetch_help.stdout)
+    );
 
     let list = env.run(tool, &["plugin", "list"]);
     let listed = text(&list.stdout);
@@ -84,9 +108,22 @@ fn check_dispatch(tool: &Path) {
     );
 
     // Arguments pass through unchanged: a bad --arch is the plugin's usage error, exit 2.
-    let bad = env.run(tool, &["release-signature", "fetch", "--arch", "sparc", "4.4.0"]);
-    assert_eq!(bad.status.code(), Some(2), "{name} release-signature fetch --arch sparc 4.4.0: {}\n{}", bad.status, text(&bad.stderr));
-    assert!(text(&bad.stderr).contains("sparc"), "the plugin's error should name the bad value:\n{}", text(&bad.stderr));
+    let bad = env.run(
+        tool,
+        &["release-signature", "fetch", "--arch", "sparc", "4.4.0"],
+    );
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{name} release-signature fetch --arch sparc 4.4.0: {}\n{}",
+        bad.status,
+        text(&bad.stderr)
+    );
+    assert!(
+        text(&bad.stderr).contains("sparc"),
+        "the plugin's error should name the bad value:\n{}",
+        text(&bad.stderr)
+    );
 }
 
 #[test]
@@ -110,9 +147,15 @@ fn oc_dispatches_to_the_plugin_when_installed() {
 
 #[test]
 fn version_directly() {
-    let out = Command::new(env!("CARGO_BIN_EXE_oc-release-signature")).arg("--version").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oc-release-signature"))
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert_eq!(text(&out.stdout).trim(), format!("oc-release-signature {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("oc-release-signature {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -121,5 +164,9 @@ fn version_under_the_plugin_name() {
     let env = PluginDir::new();
     let out = env.run(&env.plugin(), &["--version"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains(env!("CARGO_PKG_VERSION")), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(env!("CARGO_PKG_VERSION")),
+        "{}",
+        text(&out.stdout)
+    );
 }

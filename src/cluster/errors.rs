@@ -130,7 +130,14 @@ mod tests {
     fn forbidden_names_verb_resource_namespace_and_rbac() {
         let body = br#"{"kind":"Status","status":"Failure","message":"configmaps \"sha256-x\" is forbidden: User \"readonly\" cannot patch resource \"configmaps\"","reason":"Forbidden","code":403}"#;
         let msg = explain(403, body, &op(), "https://api").to_string();
-        for want in ["forbidden", "patch", "configmaps", NAMESPACE, "RBAC", "readonly"] {
+        for want in [
+            "forbidden",
+            "patch",
+            "configmaps",
+            NAMESPACE,
+            "RBAC",
+            "readonly",
+        ] {
             assert!(msg.contains(want), "{want}: {msg}");
         }
     }
@@ -139,14 +146,21 @@ mod tests {
     fn conflict_points_at_force_conflicts() {
         let body = br#"{"kind":"Status","message":"Apply failed with 1 conflict: conflict with \"gitops\" using v1: .binaryData.sha256-x-1","reason":"Conflict","code":409}"#;
         let msg = explain(409, body, &op(), "https://api").to_string();
-        assert!(msg.contains("gitops") && msg.contains("--force-conflicts"), "{msg}");
+        assert!(
+            msg.contains("gitops") && msg.contains("--force-conflicts"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn missing_namespace_unauthorized_invalid() {
         let body = br#"{"kind":"Status","message":"namespaces \"openshift-config-managed\" not found","reason":"NotFound","details":{"name":"openshift-config-managed","kind":"namespaces"},"code":404}"#;
-        assert!(explain(404, body, &op(), "s").to_string().contains("namespace openshift-config-managed not found"));
-        assert!(explain(401, b"{}", &op(), "https://api").to_string().contains("oc login"));
+        assert!(explain(404, body, &op(), "s")
+            .to_string()
+            .contains("namespace openshift-config-managed not found"));
+        assert!(explain(401, b"{}", &op(), "https://api")
+            .to_string()
+            .contains("oc login"));
         let body = br#"{"message":"ConfigMap \"x\" is invalid","reason":"Invalid","details":{"causes":[{"message":"Too long"}]},"code":422}"#;
         let msg = explain(422, body, &op(), "s").to_string();
         assert!(msg.contains("invalid") && msg.contains("Too long"), "{msg}");

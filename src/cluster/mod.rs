@@ -77,7 +77,11 @@ impl Cluster {
         config.default_retry = false;
         config.read_timeout = Some(http::READ_TIMEOUT);
         config.connect_timeout = Some(http::CONNECT_TIMEOUT);
-        let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
         let client = kube::Client::try_from(config)
             .map_err(|e| Error::failure(format!("cannot set up a client for {server}: {e}")))?;
         Ok(Cluster { client, server })
@@ -85,7 +89,11 @@ impl Cluster {
 
     /// Sends a request with retries on connection errors, 5xx and 429 (honouring Retry-After);
     /// a non-2xx answer becomes an [`Error`] that tells the user what to do.
-    async fn send(&self, build: impl Fn() -> Result<http_req::Request<Vec<u8>>>, op: &Operation) -> Result<Vec<u8>> {
+    async fn send(
+        &self,
+        build: impl Fn() -> Result<http_req::Request<Vec<u8>>>,
+        op: &Operation,
+    ) -> Result<Vec<u8>> {
         let attempt = || async {
             let req = build().map_err(Attempt::Final)?;
             let req = req.map(kube::client::Body::from);
@@ -113,7 +121,12 @@ impl Cluster {
             if http::retryable_status(status) {
                 return Err(Attempt::Retryable(status, retry_after, body));
             }
-            Err(Attempt::Final(errors::explain(status, &body, op, &self.server)))
+            Err(Attempt::Final(errors::explain(
+                status,
+                &body,
+                op,
+                &self.server,
+            )))
         };
         let result = attempt
             .retry(http::backoff())
@@ -139,21 +152,28 @@ impl Cluster {
     /// Every ConfigMap in `openshift-config-managed` with the signature label.
     pub async fn signature_configmaps(&self) -> Result<Vec<ConfigMap>> {
         let lp = ListParams::default().labels(SIGNATURE_LABEL);
-        self.list_configmaps(&lp, Operation::new("list", "configmaps", None)).await
+        self.list_configmaps(&lp, Operation::new("list", "configmaps", None))
+            .await
     }
 
     /// Every ConfigMap in `openshift-config-managed` (the trust ConfigMap is found by annotation).
     pub async fn all_configmaps(&self) -> Result<Vec<ConfigMap>> {
-        self.list_configmaps(&ListParams::default(), Operation::new("list", "configmaps", None))
-            .await
+        self.list_configmaps(
+            &ListParams::default(),
+            Operation::new("list", "configmaps", None),
+        )
+        .await
     }
 
     async fn list_configmaps(&self, lp: &ListParams, op: Operation) -> Result<Vec<ConfigMap>> {
         let body = self
-            .send(|| Ok(configmaps().list(lp).map_err(build_error)?), &op)
+            .send(|| configmaps().list(lp).map_err(build_error), &op)
             .await?;
-        let list: List<ConfigMap> = serde_json::from_slice(&body)
-            .map_err(|e| Error::failure(format!("the API server sent an unreadable ConfigMap list: {e}")))?;
+        let list: List<ConfigMap> = serde_json::from_slice(&body).map_err(|e| {
+            Error::failure(format!(
+                "the API server sent an unreadable ConfigMap list: {e}"
+            ))
+        })?;
         Ok(list.items)
     }
 
@@ -171,27 +191,39 @@ impl Cluster {
         let patch = Patch::Apply(object);
         let op = Operation::new("patch", "configmaps", Some(name.clone()));
         let body = self
-            .send(|| Ok(configmaps().patch(&name, &pp, &patch).map_err(build_error)?), &op)
+            .send(
+                || configmaps().patch(&name, &pp, &patch).map_err(build_error),
+                &op,
+            )
             .await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::failure(format!("the API server sent an unreadable ConfigMap: {e}")))
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::failure(format!("the API server sent an unreadable ConfigMap: {e}"))
+        })
     }
 
     /// The ClusterVersion `version` object, as JSON.
     pub async fn cluster_version(&self) -> Result<serde_json::Value> {
-        let op = Operation::new("get", "clusterversions.config.openshift.io", Some("version".into())).cluster_scoped();
+        let op = Operation::new(
+            "get",
+            "clusterversions.config.openshift.io",
+            Some("version".into()),
+        )
+        .cluster_scoped();
         let body = self
             .send(
                 || {
-                    Ok(Request::new("/apis/config.openshift.io/v1/clusterversions")
+                    Request::new("/apis/config.openshift.io/v1/clusterversions")
                         .get("version", &Default::default())
-                        .map_err(build_error)?)
+                        .map_err(build_error)
                 },
                 &op,
             )
             .await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::failure(format!("the API server sent an unreadable ClusterVersion: {e}")))
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::failure(format!(
+                "the API server sent an unreadable ClusterVersion: {e}"
+            ))
+        })
     }
 }
 

@@ -31,15 +31,26 @@ pub fn from_configmaps(cms: &[ConfigMap]) -> Option<Result<Trust>> {
 fn trust_of(cm: &ConfigMap) -> Result<Trust> {
     let name = cm.metadata.name.clone().unwrap_or_default();
     let mut keyrings = Vec::new();
-    let text = cm.data.iter().flatten().map(|(k, v)| (k.clone(), v.as_bytes().to_vec()));
-    let binary = cm.binary_data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone()));
+    let text = cm
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()));
+    let binary = cm
+        .binary_data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()));
     for (key, bytes) in text.chain(binary) {
         if key.starts_with(VERIFIER_KEY_PREFIX) {
-            keyrings.push(Keyring::parse(&key, &bytes).map_err(|e| {
-                Error::failure(format!("the cluster's ConfigMap {name}: {e}"))
-            })?);
+            keyrings.push(
+                Keyring::parse(&key, &bytes)
+                    .map_err(|e| Error::failure(format!("the cluster's ConfigMap {name}: {e}")))?,
+            );
         } else if !key.starts_with(STORE_KEY_PREFIX) {
-            tracing::warn!("the cluster's ConfigMap {name} has key {key}, which the cluster ignores");
+            tracing::warn!(
+                "the cluster's ConfigMap {name} has key {key}, which the cluster ignores"
+            );
         }
     }
     if keyrings.is_empty() {
@@ -74,7 +85,9 @@ mod tests {
     use super::*;
 
     fn fixture(rel: &str) -> String {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/peer-testdata").join(rel);
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures/peer-testdata")
+            .join(rel);
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
@@ -84,7 +97,10 @@ mod tests {
         let cleaned: String = yaml
             .lines()
             .filter(|l| {
-                if l.trim_start().starts_with("namespace:") && l.starts_with("  ") && !l.starts_with("    ") {
+                if l.trim_start().starts_with("namespace:")
+                    && l.starts_with("  ")
+                    && !l.starts_with("    ")
+                {
                     let dup = seen_ns;
                     seen_ns = true;
                     return !dup;
@@ -98,8 +114,10 @@ mod tests {
 
     #[test]
     fn the_official_payload_configmap_gives_the_red_hat_keyring() {
-        let cm = lenient_cm(&fixture("cluster-update-keys/manifests.rhel/0000_90_cluster-update-keys_configmap.yaml"));
-        let trust = from_configmaps(&[cm.clone()]).unwrap().unwrap();
+        let cm = lenient_cm(&fixture(
+            "cluster-update-keys/manifests.rhel/0000_90_cluster-update-keys_configmap.yaml",
+        ));
+        let trust = from_configmaps(std::slice::from_ref(&cm)).unwrap().unwrap();
         assert_eq!(trust.keyring_names(), ["verifier-public-key-redhat"]);
         assert_eq!(trust.keyrings[0].keys.len(), 2);
         assert_eq!(stores_of(&[cm]).len(), 2);
@@ -107,9 +125,15 @@ mod tests {
 
     #[test]
     fn library_go_manifests() {
-        let valid: ConfigMap = serde_saphyr::from_str(&fixture("library-go/pkg/verify/testdata/manifests/loads-valid.yaml")).unwrap();
+        let valid: ConfigMap = serde_saphyr::from_str(&fixture(
+            "library-go/pkg/verify/testdata/manifests/loads-valid.yaml",
+        ))
+        .unwrap();
         assert!(from_configmaps(&[valid]).unwrap().is_ok());
-        let no_verifiers: ConfigMap = serde_saphyr::from_str(&fixture("library-go/pkg/verify/testdata/manifests/requires-verifiers.yaml")).unwrap();
+        let no_verifiers: ConfigMap = serde_saphyr::from_str(&fixture(
+            "library-go/pkg/verify/testdata/manifests/requires-verifiers.yaml",
+        ))
+        .unwrap();
         let err = from_configmaps(&[no_verifiers]).unwrap().unwrap_err();
         assert!(err.to_string().contains("verifier-public-key-"), "{err}");
         assert!(from_configmaps(&[]).is_none());

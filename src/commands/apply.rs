@@ -76,7 +76,11 @@ pub async fn run(args: ApplyArgs, quiet: bool) -> Result<()> {
     let (ok, cluster) = match &args.from_dir {
         Some(dir) => {
             let files = read_dir_configmaps(dir)?;
-            let cluster = if offline { None } else { Some(args.kube.connect().await?) };
+            let cluster = if offline {
+                None
+            } else {
+                Some(args.kube.connect().await?)
+            };
             let trust = choose_trust(keyring_trust, cluster.as_ref()).await?;
             if !quiet {
                 eprintln!("{}", trust_line(&trust));
@@ -86,8 +90,12 @@ pub async fn run(args: ApplyArgs, quiet: bool) -> Result<()> {
         }
         None => {
             let prepared = super::prepare(&args.release)?;
-            let (requests, pipeline) = prepared.into_pipeline();
-            let cluster = if offline { None } else { Some(args.kube.connect().await?) };
+            let (requests, pipeline) = prepared.into_pipeline(quiet);
+            let cluster = if offline {
+                None
+            } else {
+                Some(args.kube.connect().await?)
+            };
             // The cluster's trust is read while the registry and stores are asked.
             let (gathered, trust) = tokio::join!(
                 pipeline.gather(&requests),
@@ -104,13 +112,15 @@ pub async fn run(args: ApplyArgs, quiet: bool) -> Result<()> {
                 match r {
                     Ok(v) => ok.push(v),
                     Err(e) => {
-                        eprintln!("error: {e}");
+                        crate::ui::error(&e);
                         errors.push(e);
                     }
                 }
             }
             if !errors.is_empty() {
-                eprintln!("error: nothing was applied: every release must verify before the first write");
+                crate::ui::error(
+                    "nothing was applied: every release must verify before the first write",
+                );
                 return super::worst(errors);
             }
             (ok, cluster)
@@ -133,7 +143,11 @@ async fn apply_all(
     let mut applied = Vec::new();
     for release in &releases {
         report::warn_rejected(release);
-        let bytes: Vec<&[u8]> = release.signatures.iter().map(|s| s.bytes.as_slice()).collect();
+        let bytes: Vec<&[u8]> = release
+            .signatures
+            .iter()
+            .map(|s| s.bytes.as_slice())
+            .collect();
         let cm = configmap::build(&release.digest, &bytes);
         let result = match cluster {
             Some(c) => c.apply(&cm, &opts).await?,
@@ -167,7 +181,10 @@ fn print_objects(objects: &[ConfigMap], output: Option<ApplyOutput>) {
         None => {}
         Some(ApplyOutput::Name) => {
             for o in objects {
-                println!("configmap/{}", o.metadata.name.as_deref().unwrap_or_default());
+                println!(
+                    "configmap/{}",
+                    o.metadata.name.as_deref().unwrap_or_default()
+                );
             }
         }
         Some(ApplyOutput::Yaml) => {
@@ -185,7 +202,10 @@ fn print_objects(objects: &[ConfigMap], output: Option<ApplyOutput>) {
                     "items": objects.iter().map(configmap::to_json).collect::<Vec<_>>(),
                 })
             };
-            println!("{}", serde_json::to_string_pretty(&value).expect("JSON serializes"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).expect("JSON serializes")
+            );
         }
     }
 }
@@ -200,9 +220,8 @@ pub struct DirConfigMap {
 
 /// Reads every `.yaml`, `.yml` and `.json` file in DIR; each must be a signature ConfigMap.
 pub fn read_dir_configmaps(dir: &Path) -> Result<Vec<DirConfigMap>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::usage(format!("cannot read --from-dir {}: {e}", dir.display()))
-    })?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::usage(format!("cannot read --from-dir {}: {e}", dir.display())))?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -226,9 +245,11 @@ pub fn read_dir_configmaps(dir: &Path) -> Result<Vec<DirConfigMap>> {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::usage(format!("cannot read {file}: {e}")))?;
         let value: serde_json::Value = if file.ends_with(".json") {
-            serde_json::from_str(&text).map_err(|e| Error::usage(format!("{file} is not valid JSON: {e}")))?
+            serde_json::from_str(&text)
+                .map_err(|e| Error::usage(format!("{file} is not valid JSON: {e}")))?
         } else {
-            serde_saphyr::from_str(&text).map_err(|e| Error::usage(format!("{file} is not valid YAML: {e}")))?
+            serde_saphyr::from_str(&text)
+                .map_err(|e| Error::usage(format!("{file} is not valid YAML: {e}")))?
         };
         let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
         if kind != "ConfigMap" || value.get("apiVersion").and_then(|v| v.as_str()) != Some("v1") {
@@ -247,7 +268,10 @@ pub fn read_dir_configmaps(dir: &Path) -> Result<Vec<DirConfigMap>> {
                 configmap::SIGNATURE_LABEL
             )));
         }
-        out.push(DirConfigMap { file, configmap: cm });
+        out.push(DirConfigMap {
+            file,
+            configmap: cm,
+        });
     }
     Ok(out)
 }
@@ -256,13 +280,16 @@ pub fn read_dir_configmaps(dir: &Path) -> Result<Vec<DirConfigMap>> {
 /// digest without a trusted signature fails the whole run (exit 3) before anything is applied.
 pub fn verify_dir(files: Vec<DirConfigMap>, trust: &Trust) -> Result<Vec<VerifiedRelease>> {
     use std::collections::BTreeMap;
-    let mut by_digest: BTreeMap<crate::release::Digest, Vec<crate::store::FetchedSignature>> = BTreeMap::new();
+    let mut by_digest: BTreeMap<crate::release::Digest, Vec<crate::store::FetchedSignature>> =
+        BTreeMap::new();
     for f in &files {
         for held in configmap::held_signatures(&f.configmap) {
-            by_digest.entry(held.digest.clone()).or_default().push(crate::store::FetchedSignature {
-                source: format!("{} ({})", f.file, held.key),
-                bytes: held.bytes,
-            });
+            by_digest.entry(held.digest.clone()).or_default().push(
+                crate::store::FetchedSignature {
+                    source: format!("{} ({})", f.file, held.key),
+                    bytes: held.bytes,
+                },
+            );
         }
     }
     let now = std::time::SystemTime::now();
@@ -277,13 +304,13 @@ pub fn verify_dir(files: Vec<DirConfigMap>, trust: &Trust) -> Result<Vec<Verifie
         match crate::pipeline::judge(&request, digest, report, trust, now) {
             Ok(v) => ok.push(v),
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::ui::error(&e);
                 errors.push(e);
             }
         }
     }
     if !errors.is_empty() {
-        eprintln!("error: nothing was applied: every release must verify before the first write");
+        crate::ui::error("nothing was applied: every release must verify before the first write");
         super::worst(errors)?;
     }
     Ok(ok)

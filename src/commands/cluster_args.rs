@@ -33,7 +33,10 @@ impl KubeArgs {
 
 /// Trust in the documented order: `--keyring` files, else the cluster's release-verification
 /// ConfigMap, else the built-in Red Hat keyring.
-pub async fn choose_trust(keyring_trust: Option<Trust>, cluster: Option<&Cluster>) -> Result<Trust> {
+pub async fn choose_trust(
+    keyring_trust: Option<Trust>,
+    cluster: Option<&Cluster>,
+) -> Result<Trust> {
     if let Some(t) = keyring_trust {
         return Ok(t);
     }

@@ -8,7 +8,12 @@ use crate::error::{Error, Result};
 /// Writes the completion script for `shell` to stdout.
 pub fn completion(shell: clap_complete::Shell) {
     let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "oc-release-signature", &mut std::io::stdout());
+    clap_complete::generate(
+        shell,
+        &mut cmd,
+        "oc-release-signature",
+        &mut std::io::stdout(),
+    );
 }
 
 /// Writes the man page to stdout.

@@ -23,7 +23,7 @@ pub async fn run(args: FetchArgs, quiet: bool) -> Result<()> {
         OutputFormat::Yaml
     });
     let human_summary = args.output.is_none() && args.to_dir.is_some();
-    let (requests, pipeline) = prepared.into_pipeline();
+    let (requests, pipeline) = prepared.into_pipeline(quiet);
     if !quiet {
         eprintln!("Using trust from {}", trust.source);
     }
@@ -40,7 +40,7 @@ pub async fn run(args: FetchArgs, quiet: bool) -> Result<()> {
                     Some(dir) => match output::write_release(dir, &release) {
                         Ok(w) => Some(w),
                         Err(e) => {
-                            eprintln!("error: {e}");
+                            crate::ui::error(&e);
                             errors.push(e);
                             continue;
                         }
@@ -51,15 +51,19 @@ pub async fn run(args: FetchArgs, quiet: bool) -> Result<()> {
                 if human_summary {
                     println!("{summary}");
                 } else if !quiet {
-                    eprintln!("{summary}");
+                    crate::ui::done(&summary);
                 }
-                let bytes: Vec<&[u8]> = release.signatures.iter().map(|s| s.bytes.as_slice()).collect();
+                let bytes: Vec<&[u8]> = release
+                    .signatures
+                    .iter()
+                    .map(|s| s.bytes.as_slice())
+                    .collect();
                 let cm = configmap::build(&release.digest, &bytes);
                 yaml_docs.push(configmap::to_yaml(&cm));
                 json_releases.push(report::release_json(&release, written.as_ref()));
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::ui::error(&e);
                 json_releases.push(report::failed_json(request, &e));
                 errors.push(e);
             }
@@ -79,7 +83,10 @@ pub async fn run(args: FetchArgs, quiet: bool) -> Result<()> {
                     "trust": report::trust_json(&trust),
                     "releases": json_releases,
                 });
-                println!("{}", serde_json::to_string_pretty(&out).expect("JSON serializes"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out).expect("JSON serializes")
+                );
             }
         }
     }

@@ -48,7 +48,10 @@ struct Row {
 pub async fn run(args: ListArgs) -> Result<()> {
     let keyring_trust = super::keyring_trust_from(&args.keyrings)?;
     let cluster = args.kube.connect().await?;
-    let (cms, trust) = tokio::join!(cluster.signature_configmaps(), choose_trust(keyring_trust, Some(&cluster)));
+    let (cms, trust) = tokio::join!(
+        cluster.signature_configmaps(),
+        choose_trust(keyring_trust, Some(&cluster))
+    );
     let (cms, trust) = (cms?, trust?);
     let mut by_digest: BTreeMap<Digest, Row> = BTreeMap::new();
     for cm in &cms {
@@ -74,7 +77,10 @@ pub async fn run(args: ListArgs) -> Result<()> {
     }
     let now = std::time::SystemTime::now();
     for row in by_digest.values_mut() {
-        let sigs: Vec<Vec<u8>> = configmap::signatures_for(&cms, &row.digest).into_iter().map(|(_, b)| b).collect();
+        let sigs: Vec<Vec<u8>> = configmap::signatures_for(&cms, &row.digest)
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect();
         row.verified = verify_release(&sigs, &row.digest, &trust, now).trusted();
     }
     match args.output {
@@ -98,13 +104,23 @@ pub async fn run(args: ListArgs) -> Result<()> {
                 "trust": crate::report::trust_json(&trust),
                 "items": rows,
             });
-            println!("{}", serde_json::to_string_pretty(&out).expect("JSON serializes"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&out).expect("JSON serializes")
+            );
         }
         _ => {
-            println!("{:<22} {:<6} {:<12} {:<9} {:<30} IDENTITY", "DIGEST", "KEYS", "VERSION", "VERIFIED", "CONFIGMAP");
+            println!(
+                "{:<22} {:<6} {:<12} {:<9} {:<30} IDENTITY",
+                "DIGEST", "KEYS", "VERSION", "VERIFIED", "CONFIGMAP"
+            );
             for r in by_digest.values() {
                 let identity = r.identities.first().cloned().unwrap_or_else(|| "-".into());
-                let version = r.identities.first().map(|i| version_of(i)).unwrap_or_else(|| "-".into());
+                let version = r
+                    .identities
+                    .first()
+                    .map(|i| version_of(i))
+                    .unwrap_or_else(|| "-".into());
                 println!(
                     "{:<22} {:<6} {:<12} {:<9} {:<30} {}",
                     format!("sha256:{}", &r.digest.hex()[..12]),
@@ -116,7 +132,11 @@ pub async fn run(args: ListArgs) -> Result<()> {
                 );
             }
             if by_digest.is_empty() {
-                eprintln!("No signature ConfigMaps in {} (label {}).", configmap::NAMESPACE, configmap::SIGNATURE_LABEL);
+                eprintln!(
+                    "No signature ConfigMaps in {} (label {}).",
+                    configmap::NAMESPACE,
+                    configmap::SIGNATURE_LABEL
+                );
             }
         }
     }
@@ -143,8 +163,14 @@ pub fn version_of(identity: &str) -> String {
 mod tests {
     #[test]
     fn versions_from_identities() {
-        assert_eq!(super::version_of("quay.io/openshift-release-dev/ocp-release:4.4.0-x86_64"), "4.4.0");
-        assert_eq!(super::version_of("127.0.0.1:5000/ocp/release:4.14.0-rc.1-multi"), "4.14.0-rc.1");
+        assert_eq!(
+            super::version_of("quay.io/openshift-release-dev/ocp-release:4.4.0-x86_64"),
+            "4.4.0"
+        );
+        assert_eq!(
+            super::version_of("127.0.0.1:5000/ocp/release:4.14.0-rc.1-multi"),
+            "4.14.0-rc.1"
+        );
         assert_eq!(super::version_of("quay.io/a/b@sha256:00"), "-");
     }
 }

@@ -22,8 +22,7 @@ pub const HTTP_PARALLELISM: usize = 32;
 /// Parses every release argument and `--digest`, failing on the first bad one (exit 2) before
 /// any network call.
 pub fn parse_requests(args: &ReleaseArgs) -> Result<Vec<ReleaseRequest>> {
-    release::validate_repository(&args.release_repo)
-        .map_err(|e| e.context("--release-repo"))?;
+    release::validate_repository(&args.release_repo).map_err(|e| e.context("--release-repo"))?;
     let opts = ParseOptions {
         arch: args.arch,
         release_repo: args.release_repo.clone(),
@@ -87,7 +86,11 @@ pub struct Prepared {
 pub fn prepare(args: &ReleaseArgs) -> Result<Prepared> {
     let requests = parse_requests(args)?;
     let stores = parse_stores(args)?;
-    let ca = args.ca_file.as_deref().map(http::read_ca_file).transpose()?;
+    let ca = args
+        .ca_file
+        .as_deref()
+        .map(http::read_ca_file)
+        .transpose()?;
     let auth = AuthFile::load(args.registry_config.as_deref())?;
     let resolver = Resolver::new(auth, ca.as_deref());
     let fetcher = SignatureFetcher::new(http::build_client(ca.as_deref())?, HTTP_PARALLELISM);
@@ -101,13 +104,14 @@ pub fn prepare(args: &ReleaseArgs) -> Result<Prepared> {
 
 impl Prepared {
     /// The requests and the pipeline that serves them.
-    pub fn into_pipeline(self) -> (Vec<ReleaseRequest>, Pipeline) {
+    pub fn into_pipeline(self, quiet: bool) -> (Vec<ReleaseRequest>, Pipeline) {
         (
             self.requests,
             Pipeline {
                 resolver: self.resolver,
                 fetcher: self.fetcher,
                 stores: self.stores,
+                quiet,
             },
         )
     }

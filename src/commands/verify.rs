@@ -36,18 +36,22 @@ pub async fn run(args: VerifyArgs) -> Result<()> {
     let keyring_trust = super::keyring_trust(&args.release)?;
     let cluster = args.kube.connect().await?;
     // Releases: the ones named, else the cluster's desired release and available updates.
-    let targets: Vec<(String, Digest)> = if args.release.releases.is_empty() && args.release.digest.is_empty() {
-        from_cluster_version(&cluster.cluster_version().await?)?
-    } else {
-        let prepared = super::prepare(&args.release)?;
-        let (requests, pipeline) = prepared.into_pipeline();
-        let mut out = Vec::new();
-        for r in &requests {
-            out.push((label(r), pipeline.resolver.resolve(r).await?));
-        }
-        out
-    };
-    let (cms, trust) = tokio::join!(cluster.signature_configmaps(), choose_trust(keyring_trust, Some(&cluster)));
+    let targets: Vec<(String, Digest)> =
+        if args.release.releases.is_empty() && args.release.digest.is_empty() {
+            from_cluster_version(&cluster.cluster_version().await?)?
+        } else {
+            let prepared = super::prepare(&args.release)?;
+            let (requests, pipeline) = prepared.into_pipeline(true);
+            let mut out = Vec::new();
+            for r in &requests {
+                out.push((label(r), pipeline.resolver.resolve(r).await?));
+            }
+            out
+        };
+    let (cms, trust) = tokio::join!(
+        cluster.signature_configmaps(),
+        choose_trust(keyring_trust, Some(&cluster))
+    );
     let (cms, trust) = (cms?, trust?);
     let now = std::time::SystemTime::now();
     let mut rows = Vec::new();
@@ -103,7 +107,10 @@ pub async fn run(args: VerifyArgs) -> Result<()> {
             "trust": crate::report::trust_json(&trust),
             "items": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&out).expect("JSON serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("JSON serializes")
+        );
     }
     if failures > 0 {
         return Err(Error::untrusted(format!(
@@ -121,13 +128,20 @@ fn label(r: &ReleaseRequest) -> String {
 /// `status.desired` and each `status.availableUpdates[]` of a ClusterVersion.
 fn from_cluster_version(cv: &serde_json::Value) -> Result<Vec<(String, Digest)>> {
     let status = &cv["status"];
-    let entries = std::iter::once(&status["desired"]).chain(status["availableUpdates"].as_array().into_iter().flatten());
+    let entries = std::iter::once(&status["desired"])
+        .chain(status["availableUpdates"].as_array().into_iter().flatten());
     let mut out = Vec::new();
     for e in entries {
-        let Some(image) = e["image"].as_str() else { continue };
+        let Some(image) = e["image"].as_str() else {
+            continue;
+        };
         let version = e["version"].as_str().unwrap_or(image).to_string();
-        let Some((_, d)) = image.split_once('@') else { continue };
-        let digest: Digest = d.parse().map_err(|e: Error| e.context("ClusterVersion image"))?;
+        let Some((_, d)) = image.split_once('@') else {
+            continue;
+        };
+        let digest: Digest = d
+            .parse()
+            .map_err(|e: Error| e.context("ClusterVersion image"))?;
         out.push((version, digest));
     }
     if out.is_empty() {

@@ -192,11 +192,17 @@ mod tests {
         let auth = AuthFile::parse(Path::new("ps.json"), file).unwrap();
         assert_eq!(
             auth.lookup("quay.io/openshift-release-dev/ocp-release"),
-            Some(&Credentials::Basic { username: "user".into(), password: "pass".into() })
+            Some(&Credentials::Basic {
+                username: "user".into(),
+                password: "pass".into()
+            })
         );
         assert_eq!(
             auth.lookup("quay.io/private/repo"),
-            Some(&Credentials::Basic { username: "other".into(), password: "secret".into() })
+            Some(&Credentials::Basic {
+                username: "other".into(),
+                password: "secret".into()
+            })
         );
         assert!(auth.lookup("reg.example:5000/ocp/release").is_some());
         assert!(auth.lookup("other.example/ocp/release").is_none());
@@ -207,7 +213,10 @@ mod tests {
         let err = AuthFile::parse(Path::new("/tmp/ps.json"), b"{nope").unwrap_err();
         assert!(err.to_string().contains("/tmp/ps.json"));
         assert_eq!(err.exit_code(), 2);
-        let c = Credentials::Basic { username: "u".into(), password: "hunter2".into() };
+        let c = Credentials::Basic {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

@@ -64,9 +64,9 @@ impl Resolver {
             ImageLocator::Tag { repository, tag } => (repository, tag),
         };
         let pullspec = format!("{repository}:{tag}");
-        let reference: Reference = pullspec
-            .parse()
-            .map_err(|e| Error::usage(format!("`{pullspec}` is not a valid image reference: {e}")))?;
+        let reference: Reference = pullspec.parse().map_err(|e| {
+            Error::usage(format!("`{pullspec}` is not a valid image reference: {e}"))
+        })?;
         let creds = self.auth.lookup(repository);
         let registry_auth = match creds {
             Some(Credentials::Basic { username, password }) => {
@@ -101,7 +101,13 @@ impl Resolver {
     }
 
     /// Turns a registry error into a message that says what to do.
-    fn explain(&self, e: OciDistributionError, pullspec: &str, request: &ReleaseRequest, had_creds: bool) -> Error {
+    fn explain(
+        &self,
+        e: OciDistributionError,
+        pullspec: &str,
+        request: &ReleaseRequest,
+        had_creds: bool,
+    ) -> Error {
         let host = auth::registry_host(pullspec);
         let login_hint = match (&self.auth.path, had_creds) {
             (Some(path), true) => format!(

@@ -37,7 +37,12 @@ pub fn parse(bytes: &[u8]) -> Result<SignedMessage, String> {
     Ok(out)
 }
 
-fn walk(bytes: &[u8], out: &mut SignedMessage, literal_seen: &mut bool, depth: u8) -> Result<(), String> {
+fn walk(
+    bytes: &[u8],
+    out: &mut SignedMessage,
+    literal_seen: &mut bool,
+    depth: u8,
+) -> Result<(), String> {
     if depth > 2 {
         return Err("OpenPGP message nests compressed packets too deeply".into());
     }
@@ -63,7 +68,9 @@ fn walk(bytes: &[u8], out: &mut SignedMessage, literal_seen: &mut bool, depth: u
             }
             Packet::LiteralData(l) => {
                 if *literal_seen {
-                    return Err("the OpenPGP message holds more than one literal data packet".into());
+                    return Err(
+                        "the OpenPGP message holds more than one literal data packet".into(),
+                    );
                 }
                 *literal_seen = true;
                 out.literal = l.data().to_vec();

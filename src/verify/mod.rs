@@ -126,9 +126,9 @@ impl Rejection {
             Rejection::Payload(PayloadError::EmptyIdentity) => {
                 "the signed document has an empty docker-reference identity".into()
             }
-            Rejection::Payload(PayloadError::DigestMismatch { signed }) => format!(
-                "digest mismatch: the signature is for {signed}, the release is {digest}"
-            ),
+            Rejection::Payload(PayloadError::DigestMismatch { signed }) => {
+                format!("digest mismatch: the signature is for {signed}, the release is {digest}")
+            }
         }
     }
 }
@@ -171,11 +171,7 @@ pub fn verify_signature(
         return Err(match bad {
             Some(why) => Rejection::BadSignature(why),
             None => Rejection::UnknownSigner {
-                key_ids: message
-                    .signatures
-                    .iter()
-                    .flat_map(issuer_ids)
-                    .collect(),
+                key_ids: message.signatures.iter().flat_map(issuer_ids).collect(),
             },
         });
     };
@@ -242,12 +238,16 @@ pub fn verify_release<B: AsRef<[u8]>>(
 /// Tries every key (primary and subkeys) of `keyring`. `Ok(fingerprint)` on success,
 /// `Err(Some(why))` when a key with the issuer's id exists but the signature is bad,
 /// `Err(None)` when no key matches.
-fn verify_with_keyring(sig: &Signature, keyring: &Keyring, literal: &[u8]) -> Result<String, Option<String>> {
+fn verify_with_keyring(
+    sig: &Signature,
+    keyring: &Keyring,
+    literal: &[u8],
+) -> Result<String, Option<String>> {
     let issuers = issuer_ids(sig);
     let mut failure = None;
     for key in &keyring.keys {
         let primary_fpr = hex::encode_upper(key.fingerprint().as_bytes());
-        let matches = |id: String| issuers.iter().any(|i| *i == id);
+        let matches = |id: String| issuers.contains(&id);
         if matches(hex::encode_upper(key.legacy_key_id().as_ref())) {
             match sig.verify(&key.primary_key, literal) {
                 Ok(()) => return Ok(primary_fpr),
@@ -294,9 +294,14 @@ fn check_lifetime(sig: &Signature, now: SystemTime) -> Result<(), Rejection> {
         return Ok(());
     }
     let expires = u64::from(created.as_secs()) + u64::from(lifetime.as_secs());
-    let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
     if now > expires {
-        return Err(Rejection::Expired { expired_at: expires });
+        return Err(Rejection::Expired {
+            expired_at: expires,
+        });
     }
     Ok(())
 }
@@ -323,6 +328,15 @@ fn format_unix(secs: u64) -> String {
     )
 }
 
+/// The identity inside a signature, without verifying it (for listings only).
+pub fn peek_identity(bytes: &[u8]) -> Option<String> {
+    let message = message::parse(bytes).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&message.literal).ok()?;
+    v["critical"]["identity"]["docker-reference"]
+        .as_str()
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,11 +346,4 @@ mod tests {
         assert_eq!(format_unix(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_unix(1_577_923_200), "2020-01-02 00:00:00 UTC");
     }
-}
-
-/// The identity inside a signature, without verifying it (for listings only).
-pub fn peek_identity(bytes: &[u8]) -> Option<String> {
-    let message = message::parse(bytes).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&message.literal).ok()?;
-    v["critical"]["identity"]["docker-reference"].as_str().map(str::to_string)
 }

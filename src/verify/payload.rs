@@ -71,7 +71,9 @@ pub fn check(bytes: &[u8], expected_digest: &str) -> Result<Payload, PayloadErro
     let payload: Payload = serde_json::from_slice(bytes).map_err(|e| {
         let msg = e.to_string();
         match msg.strip_prefix("unknown field `") {
-            Some(rest) => PayloadError::UnknownField(rest.split('`').next().unwrap_or(rest).to_string()),
+            Some(rest) => {
+                PayloadError::UnknownField(rest.split('`').next().unwrap_or(rest).to_string())
+            }
             None => PayloadError::Malformed(msg),
         }
     })?;
@@ -119,12 +121,20 @@ mod tests {
             check(&doc("", "other", "a", D), D).unwrap_err(),
             PayloadError::WrongType("other".into())
         );
-        assert_eq!(check(&doc("", SIGNATURE_TYPE, "", D), D).unwrap_err(), PayloadError::EmptyIdentity);
+        assert_eq!(
+            check(&doc("", SIGNATURE_TYPE, "", D), D).unwrap_err(),
+            PayloadError::EmptyIdentity
+        );
         let other = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
         assert_eq!(
             check(&doc("", SIGNATURE_TYPE, "a", other), D).unwrap_err(),
-            PayloadError::DigestMismatch { signed: other.into() }
+            PayloadError::DigestMismatch {
+                signed: other.into()
+            }
         );
-        assert!(matches!(check(b"not json", D).unwrap_err(), PayloadError::Malformed(_)));
+        assert!(matches!(
+            check(b"not json", D).unwrap_err(),
+            PayloadError::Malformed(_)
+        ));
     }
 }

@@ -90,7 +90,8 @@ impl ApiServer {
             .stderr(stderr);
         if let Some(cv) = &opts.cluster_version {
             let cv_path = dir.path().join("clusterversion.json");
-            std::fs::write(&cv_path, serde_json::to_vec(cv).unwrap()).expect("write clusterversion");
+            std::fs::write(&cv_path, serde_json::to_vec(cv).unwrap())
+                .expect("write clusterversion");
             cmd.arg("--cluster-version").arg(cv_path);
         }
         let mut child = cmd
@@ -187,10 +188,7 @@ impl ApiServer {
             cmd.arg("-H").arg(format!("Content-Type: {ct}"));
         }
         let body_file = body.map(|b| {
-            let f = self
-                .dir
-                .path()
-                .join(format!("body-{}", rand_suffix()));
+            let f = self.dir.path().join(format!("body-{}", rand_suffix()));
             std::fs::write(&f, b).expect("write request body");
             f
         });
@@ -203,11 +201,17 @@ impl ApiServer {
             let _ = std::fs::remove_file(f);
         }
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text
-            .rsplit_once('\n')
-            .unwrap_or_else(|| panic!("curl {method} {path} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        let (body, code) = text.rsplit_once('\n').unwrap_or_else(|| {
+            panic!(
+                "curl {method} {path} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
         let code: u16 = code.trim().parse().unwrap_or_else(|_| {
-            panic!("curl {method} {path} failed: {}", String::from_utf8_lossy(&out.stderr))
+            panic!(
+                "curl {method} {path} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
         });
         let value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
         (code, value)
@@ -232,7 +236,13 @@ impl ApiServer {
     }
 
     /// Like [`fail_next`](Self::fail_next), only for requests whose `path?query` contains `path_substring`.
-    pub fn fail_next_matching(&self, status: u16, count: u32, retry_after: Option<u32>, path_substring: &str) {
+    pub fn fail_next_matching(
+        &self,
+        status: u16,
+        count: u32,
+        retry_after: Option<u32>,
+        path_substring: &str,
+    ) {
         let spec = serde_json::json!({
             "status": status, "count": count, "retryAfter": retry_after, "path": path_substring,
         });
@@ -283,7 +293,10 @@ impl ApiServer {
             Some("application/json"),
             Some(obj.to_string().as_bytes()),
         );
-        assert!((200..300).contains(&code), "create configmap in {ns}: {code} {v}");
+        assert!(
+            (200..300).contains(&code),
+            "create configmap in {ns}: {code} {v}"
+        );
     }
 
     /// The server's stderr so far (for diagnostics).
@@ -318,7 +331,9 @@ pub fn url_encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
