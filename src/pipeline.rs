@@ -11,7 +11,7 @@ use crate::store::{FetchReport, SignatureFetcher, SignatureStore};
 use crate::verify::{verify_release, AcceptedSignature, Rejection, Trust};
 
 /// Releases processed at once (each runs its own requests concurrently too).
-pub const RELEASE_PARALLELISM: usize = 16;
+pub const RELEASE_PARALLELISM: usize = 32;
 
 /// A signature that passed verification, with its bytes.
 #[derive(Debug, Clone)]

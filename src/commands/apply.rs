@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use clap::{Args, ValueEnum};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::cluster_args::{choose_trust, trust_line, KubeArgs};
@@ -140,40 +141,61 @@ async fn apply_all(
         force: args.force_conflicts,
         server_dry_run: args.dry_run == DryRun::Server,
     };
+    // Every ConfigMap is applied concurrently: one round trip for all releases.
+    let configmaps: Vec<ConfigMap> = releases
+        .iter()
+        .map(|release| {
+            report::warn_rejected(release);
+            let bytes: Vec<&[u8]> = release
+                .signatures
+                .iter()
+                .map(|s| s.bytes.as_slice())
+                .collect();
+            configmap::build(&release.digest, &bytes)
+        })
+        .collect();
+    let results: Vec<Result<ConfigMap>> = futures::stream::iter(configmaps)
+        .map(|cm| async {
+            match cluster {
+                Some(c) => c.apply(&cm, &opts).await,
+                None => Ok(cm),
+            }
+        })
+        .buffered(crate::pipeline::RELEASE_PARALLELISM)
+        .collect()
+        .await;
+    let suffix = match args.dry_run {
+        DryRun::None => "",
+        DryRun::Client => " (dry run)",
+        DryRun::Server => " (server dry run)",
+    };
     let mut applied = Vec::new();
-    for release in &releases {
-        report::warn_rejected(release);
-        let bytes: Vec<&[u8]> = release
-            .signatures
-            .iter()
-            .map(|s| s.bytes.as_slice())
-            .collect();
-        let cm = configmap::build(&release.digest, &bytes);
-        let result = match cluster {
-            Some(c) => c.apply(&cm, &opts).await?,
-            None => cm,
-        };
-        let suffix = match args.dry_run {
-            DryRun::None => "",
-            DryRun::Client => " (dry run)",
-            DryRun::Server => " (server dry run)",
-        };
-        let n = release.signatures.len();
-        let line = format!(
-            "configmap/{} serverside-applied{suffix} ({}, {n} signature{})",
-            release.digest.dashed(),
-            release.request.label(),
-            if n == 1 { "" } else { "s" }
-        );
-        if args.output.is_none() {
-            println!("{line}");
-        } else if !quiet {
-            eprintln!("{line}");
+    let mut errors = Vec::new();
+    for (release, result) in releases.iter().zip(results) {
+        match result {
+            Ok(obj) => {
+                let n = release.signatures.len();
+                let line = format!(
+                    "configmap/{} serverside-applied{suffix} ({}, {n} signature{})",
+                    release.digest.dashed(),
+                    release.request.label(),
+                    if n == 1 { "" } else { "s" }
+                );
+                if args.output.is_none() {
+                    println!("{line}");
+                } else if !quiet {
+                    eprintln!("{line}");
+                }
+                applied.push(obj);
+            }
+            Err(e) => {
+                crate::ui::error(&e);
+                errors.push(e);
+            }
         }
-        applied.push(result);
     }
     print_objects(&applied, args.output);
-    Ok(())
+    super::worst(errors)
 }
 
 fn print_objects(objects: &[ConfigMap], output: Option<ApplyOutput>) {

@@ -17,7 +17,7 @@ use crate::store::{SignatureFetcher, SignatureStore};
 use crate::verify::{Keyring, Trust, TrustSource};
 
 /// Requests in flight at once across all stores.
-pub const HTTP_PARALLELISM: usize = 32;
+pub const HTTP_PARALLELISM: usize = 64;
 
 /// Parses every release argument and `--digest`, failing on the first bad one (exit 2) before
 /// any network call.
