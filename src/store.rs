@@ -379,4 +379,24 @@ mod tests {
         assert!(report.signatures.is_empty());
         assert_eq!(report.answers[0].1, StoreAnswer::NotFound);
     }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d: Digest = crate::release::EXAMPLE_DIGEST.parse().unwrap();
+        let sub = dir.path().join(format!("sha256={}", d.hex()));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join("signature-1"), vec![0u8; MAX_SIGNATURE_BYTES + 1]).unwrap();
+        crate::http::install_crypto_provider();
+        let fetcher = SignatureFetcher::new(crate::http::build_client(None).unwrap(), 4);
+        let report = fetcher
+            .fetch(&[SignatureStore::File(dir.path().to_path_buf())], &d)
+            .await;
+        assert!(report.signatures.is_empty());
+        assert!(
+            matches!(&report.answers[0].1, StoreAnswer::Failed { reason } if reason.contains("larger than")),
+            "{:?}",
+            report.answers
+        );
+    }
 }

@@ -554,3 +554,68 @@ fn unauthorized_says_log_in_again() {
         .code(1)
         .stderr(contains("401").and(contains("oc login")));
 }
+
+#[test]
+fn kubeconfig_as_oc_reads_it_env_context_and_exec_auth() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    // An exec credential plugin, as `oc login` with an external IdP would configure.
+    let plugin = env.home.path().join("credential-plugin");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\necho '{{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{ADMIN_TOKEN}\"}}}}'\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let ca = env.server.ca_file.display().to_string();
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\n\
+         clusters:\n\
+         - name: test\n  cluster:\n    server: {url}\n    certificate-authority: {ca}\n\
+         - name: gone\n  cluster:\n    server: https://{closed}\n    certificate-authority: {ca}\n\
+         users:\n\
+         - name: exec\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {plugin}\n      interactiveMode: Never\n\
+         contexts:\n\
+         - name: gone\n  context:\n    cluster: gone\n    user: exec\n\
+         - name: exec\n  context:\n    cluster: test\n    user: exec\n\
+         current-context: gone\n",
+        url = env.server.url,
+        plugin = plugin.display(),
+    );
+    let path = env.home.path().join("kubeconfig");
+    std::fs::write(&path, kubeconfig).unwrap();
+    // $KUBECONFIG is honoured; the current context points at a dead server.
+    binary(env.home.path())
+        .env("KUBECONFIG", &path)
+        .args(["list"])
+        .assert()
+        .code(1)
+        .stderr(contains("cannot reach the API server"));
+    // --context picks the working one, authenticated by the exec plugin.
+    binary(env.home.path())
+        .env("KUBECONFIG", &path)
+        .args(["list", "--context", "exec", "-o", "json"])
+        .assert()
+        .success()
+        .stdout(contains("ReleaseSignatureList"));
+    let users: Vec<String> = env
+        .server
+        .requests()
+        .iter()
+        .filter_map(|r| r["user"].as_str().map(String::from))
+        .collect();
+    assert!(users.iter().any(|u| u == "admin"), "{users:?}");
+    // A context that does not exist is a usage error.
+    binary(env.home.path())
+        .env("KUBECONFIG", &path)
+        .args(["list", "--context", "nope"])
+        .assert()
+        .code(2)
+        .stderr(contains("nope"));
+}

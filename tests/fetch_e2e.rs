@@ -425,3 +425,31 @@ fn bad_input_exits_2_before_any_request() {
     assert!(!registry.touched(), "a bad input reached the registry");
     assert!(!store.touched(), "a bad input reached the store");
 }
+
+#[test]
+fn oversized_signature_over_https_is_refused() {
+    let peers = Peers::get();
+    let tmp = tempfile::tempdir().unwrap();
+    // A digest of its own, so no other test sees this file.
+    let hex = "0b".repeat(32);
+    let dir = peers.path("STORE_DIR").join(format!("sha256={hex}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("signature-1"), vec![b'x'; 70 * 1024]).unwrap();
+    binary(tmp.path())
+        .args([
+            "fetch",
+            "--digest",
+            &format!("sha256:{hex}"),
+            "--ca-file",
+            &peers.var("CA_FILE"),
+        ])
+        .args([
+            "--signature-store",
+            &peers.var("STORE_URL"),
+            "--keyring",
+            &peers.var("TRUSTED_KEYRING"),
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains("larger than 65536 bytes"));
+}
