@@ -20,7 +20,7 @@ fn completions_for_every_shell() {
             .args(["completion", shell])
             .assert()
             .success()
-            .stdout(contains(marker).and(contains("--signature-store")));
+            .stdout(contains(marker).and(contains("signature-store")));
     }
     bin()
         .args(["completion", "tcsh"])
