@@ -619,3 +619,36 @@ fn kubeconfig_as_oc_reads_it_env_context_and_exec_auth() {
         .code(2)
         .stderr(contains("nope"));
 }
+
+#[test]
+fn from_dir_reads_multi_document_yaml_from_fetch() {
+    let env = Env::new();
+    let dir = env.home.path().join("gitops");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = binary(env.home.path())
+        .arg("fetch")
+        .args(env.peers.source_args())
+        .args(["4.11.2", "4.11.3", "-o", "yaml"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    std::fs::write(dir.join("signatures.yaml"), out).unwrap();
+    env.cmd_with_token(
+        "apply",
+        ADMIN_TOKEN,
+        true,
+        &["--from-dir", dir.to_str().unwrap(), "-o", "name"],
+    )
+    .assert()
+    .success()
+    .stdout(contains(format!(
+        "configmap/sha256-{}",
+        env.digest_hex("4.11.2")
+    )))
+    .stdout(contains(format!(
+        "configmap/sha256-{}",
+        env.digest_hex("4.11.3")
+    )));
+}

@@ -266,36 +266,44 @@ pub fn read_dir_configmaps(dir: &Path) -> Result<Vec<DirConfigMap>> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::usage(format!("cannot read {file}: {e}")))?;
-        let value: serde_json::Value = if file.ends_with(".json") {
-            serde_json::from_str(&text)
-                .map_err(|e| Error::usage(format!("{file} is not valid JSON: {e}")))?
+        // A YAML file may hold several documents (`fetch -o yaml` writes one per release).
+        let values: Vec<serde_json::Value> = if file.ends_with(".json") {
+            vec![serde_json::from_str(&text)
+                .map_err(|e| Error::usage(format!("{file} is not valid JSON: {e}")))?]
         } else {
-            serde_saphyr::from_str(&text)
+            serde_saphyr::from_multiple(&text)
                 .map_err(|e| Error::usage(format!("{file} is not valid YAML: {e}")))?
         };
-        let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
-        if kind != "ConfigMap" || value.get("apiVersion").and_then(|v| v.as_str()) != Some("v1") {
-            return Err(Error::usage(format!(
-                "{file} is not a signature ConfigMap (kind {kind:?}): --from-dir only applies \
-                 ConfigMaps labelled {}; move other files out of the directory",
-                configmap::SIGNATURE_LABEL
-            )));
+        for value in values {
+            out.push(DirConfigMap {
+                configmap: signature_configmap(&file, value)?,
+                file: file.clone(),
+            });
         }
-        let cm: ConfigMap = serde_json::from_value(value)
-            .map_err(|e| Error::usage(format!("{file} is not a valid ConfigMap: {e}")))?;
-        if !configmap::is_signature_configmap(&cm) || configmap::held_signatures(&cm).is_empty() {
-            return Err(Error::usage(format!(
-                "{file} is not a signature ConfigMap: it needs the label {} and binaryData keys \
-                 sha256-<HEX>[-N]",
-                configmap::SIGNATURE_LABEL
-            )));
-        }
-        out.push(DirConfigMap {
-            file,
-            configmap: cm,
-        });
     }
     Ok(out)
+}
+
+/// Checks that a document is a signature ConfigMap holding at least one signature.
+fn signature_configmap(file: &str, value: serde_json::Value) -> Result<ConfigMap> {
+    let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    if kind != "ConfigMap" || value.get("apiVersion").and_then(|v| v.as_str()) != Some("v1") {
+        return Err(Error::usage(format!(
+            "{file} is not a signature ConfigMap (kind {kind:?}): --from-dir only applies \
+             ConfigMaps labelled {}; move other files out of the directory",
+            configmap::SIGNATURE_LABEL
+        )));
+    }
+    let cm: ConfigMap = serde_json::from_value(value)
+        .map_err(|e| Error::usage(format!("{file} is not a valid ConfigMap: {e}")))?;
+    if !configmap::is_signature_configmap(&cm) || configmap::held_signatures(&cm).is_empty() {
+        return Err(Error::usage(format!(
+            "{file} is not a signature ConfigMap: it needs the label {} and binaryData keys \
+             sha256-<HEX>[-N]",
+            configmap::SIGNATURE_LABEL
+        )));
+    }
+    Ok(cm)
 }
 
 /// Re-verifies every signature in the files against `trust`; one release per digest. Any
