@@ -214,7 +214,11 @@ fn denied_tag_is_a_403_and_unknown_tag_a_404() {
     fetch(&peers, tmp.path(), &fake, Some(&config), &[&denied])
         .assert()
         .code(1)
-        .stderr(contains("403").and(contains("denied-x86_64")));
+        .stderr(
+            contains("403")
+                .and(contains("denied-x86_64"))
+                .and(contains("valid but may not pull")),
+        );
     let unknown = format!("{}:latest", fake.repo());
     fetch(&peers, tmp.path(), &fake, Some(&config), &[&unknown])
         .assert()

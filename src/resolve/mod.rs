@@ -121,6 +121,15 @@ impl Resolver {
                  with --registry-config FILE"
             ),
         };
+        // A 403 with credentials means they were accepted but lack access: logging in again won't help.
+        let forbidden = match (&self.auth.path, had_creds) {
+            (Some(path), true) => format!(
+                "registry {host} answered 403 Forbidden for {pullspec}: the credentials in {} are \
+                 valid but may not pull this repository; use a pull secret that has access to it",
+                path.display()
+            ),
+            _ => format!("registry {host} answered 403 Forbidden for {pullspec}: {login_hint}"),
+        };
         let not_found = || {
             let arches: Vec<&str> = Arch::ALL.iter().map(|a| a.as_str()).collect();
             Error::failure(format!(
@@ -143,10 +152,7 @@ impl Resolver {
                 if joined.contains("UNKNOWN") {
                     not_found()
                 } else if joined.contains("DENIED") {
-                    Error::failure(format!(
-                        "registry {host} answered 403 Forbidden for {pullspec}: your account may not pull \
-                         this repository; {login_hint}"
-                    ))
+                    Error::failure(forbidden)
                 } else if joined.contains("UNAUTHORIZED") {
                     Error::failure(format!("registry {host} answered 401 Unauthorized for {pullspec}: {login_hint}"))
                 } else {
@@ -157,10 +163,7 @@ impl Resolver {
             OciDistributionError::ServerError { code: 401, .. } => {
                 Error::failure(format!("registry {host} answered 401 Unauthorized for {pullspec}: {login_hint}"))
             }
-            OciDistributionError::ServerError { code: 403, .. } => Error::failure(format!(
-                "registry {host} answered 403 Forbidden for {pullspec}: your account may not pull this \
-                 repository; {login_hint}"
-            )),
+            OciDistributionError::ServerError { code: 403, .. } => Error::failure(forbidden),
             OciDistributionError::ServerError { code, message, .. } => Error::failure(format!(
                 "registry {host} answered HTTP {code} for {pullspec}: {}",
                 message.trim()
