@@ -453,3 +453,28 @@ fn oversized_signature_over_https_is_refused() {
         .code(1)
         .stderr(contains("larger than 65536 bytes"));
 }
+
+#[test]
+fn the_next_store_is_used_when_one_is_unreachable() {
+    let peers = Peers::get();
+    let tmp = tempfile::tempdir().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dead = format!("https://{closed}/signatures");
+    let out = binary(tmp.path())
+        .args(["fetch", "4.10.1", "--signature-store", &dead])
+        .args(peers.source_args())
+        .args(["-o", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let source = v["releases"][0]["signatures"][0]["source"]
+        .as_str()
+        .unwrap();
+    assert!(source.starts_with(&peers.var("STORE_URL")), "{source}");
+}
