@@ -20,11 +20,7 @@ pub struct WrittenRelease {
 /// one verified release. Each file is written to a temporary name and renamed into place, so a
 /// failure never leaves a half-written file.
 pub fn write_release(dir: &Path, release: &VerifiedRelease) -> Result<WrittenRelease> {
-    let bytes: Vec<&[u8]> = release
-        .signatures
-        .iter()
-        .map(|s| s.bytes.as_slice())
-        .collect();
+    let bytes = release.signature_bytes();
     let cm = configmap::build(&release.digest, &bytes);
     let sig_dir = dir
         .join("signatures")

@@ -48,6 +48,13 @@ pub struct VerifiedRelease {
     pub rejected: Vec<RejectedSignature>,
 }
 
+impl VerifiedRelease {
+    /// The accepted signatures' bytes, in order (the ConfigMap's `-1`..`-n`).
+    pub fn signature_bytes(&self) -> Vec<&[u8]> {
+        self.signatures.iter().map(|s| s.bytes.as_slice()).collect()
+    }
+}
+
 /// Registry and store access, shared by all releases.
 pub struct Pipeline {
     /// Registry access.

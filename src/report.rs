@@ -20,6 +20,20 @@ pub fn warn_rejected(release: &VerifiedRelease) {
     }
 }
 
+/// Prints a JSON document `{kind, apiVersion, trust, <items_key>: items}` on stdout.
+pub fn print_document(kind: &str, trust: &Trust, items_key: &str, items: Vec<Value>) {
+    let mut out = json!({
+        "kind": kind,
+        "apiVersion": "oc-release-signature/v1",
+        "trust": trust_json(trust),
+    });
+    out[items_key] = Value::Array(items);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).expect("JSON serializes")
+    );
+}
+
 /// The trust in force, as JSON.
 pub fn trust_json(trust: &Trust) -> Value {
     json!({

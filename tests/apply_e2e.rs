@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use common::apiserver::{ApiServer, ApiServerOptions, ADMIN_TOKEN, READONLY_TOKEN};
 use common::peers::{binary, Peers};
+use common::tripwire::Tripwire;
 use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::{json, Value};
@@ -220,23 +221,6 @@ fn dry_run_client_never_touches_the_cluster_and_server_stores_nothing() {
         env.cm("4.10.1").is_none(),
         "server dry run stored the object"
     );
-}
-
-/// A listener that records whether anything connected to it.
-struct Tripwire(TcpListener);
-
-impl Tripwire {
-    fn new() -> Tripwire {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.set_nonblocking(true).unwrap();
-        Tripwire(l)
-    }
-    fn addr(&self) -> String {
-        self.0.local_addr().unwrap().to_string()
-    }
-    fn touched(&self) -> bool {
-        self.0.accept().is_ok()
-    }
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use std::path::Path;
 
 use common::peers::{binary, Peers};
+use common::tripwire::Tripwire;
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -365,23 +366,6 @@ fn json_report_schema() {
     let bad = &v["releases"][1];
     assert_eq!(bad["trusted"], false);
     assert_eq!(bad["error"]["exitCode"], 3);
-}
-
-/// A listener that records whether anything connected to it.
-struct Tripwire(TcpListener);
-
-impl Tripwire {
-    fn new() -> Tripwire {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.set_nonblocking(true).unwrap();
-        Tripwire(l)
-    }
-    fn addr(&self) -> String {
-        self.0.local_addr().unwrap().to_string()
-    }
-    fn touched(&self) -> bool {
-        self.0.accept().is_ok()
-    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 const PLUGIN: &str = "kubectl-release_signature";
 
 /// The binary the crate builds for dispatch if it has one, else oc-release-signature: the
-/// same program, and a copy under the plugin name is exactly what krew installs.
+/// same program, and a file under the plugin name is what krew installs.
 fn built_binary() -> &'static str {
     option_env!("CARGO_BIN_EXE_kubectl-release_signature")
         .unwrap_or(env!("CARGO_BIN_EXE_oc-release-signature"))
@@ -32,8 +32,10 @@ impl PluginDir {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let plugin = dir.path().join(PLUGIN);
-        std::fs::copy(built_binary(), &plugin)
-            .expect("copy the built binary under the plugin name");
+        // A symlink, not a copy: exec'ing a file that a parallel test thread is still writing
+        // fails with ETXTBSY ("Text file busy").
+        std::os::unix::fs::symlink(built_binary(), &plugin)
+            .expect("link the built binary under the plugin name");
         let mut dirs = vec![dir.path().to_path_buf()];
         dirs.extend(std::env::split_paths(
             &std::env::var_os("PATH").unwrap_or_default(),

@@ -146,12 +146,7 @@ async fn apply_all(
         .iter()
         .map(|release| {
             report::warn_rejected(release);
-            let bytes: Vec<&[u8]> = release
-                .signatures
-                .iter()
-                .map(|s| s.bytes.as_slice())
-                .collect();
-            configmap::build(&release.digest, &bytes)
+            configmap::build(&release.digest, &release.signature_bytes())
         })
         .collect();
     let results: Vec<Result<ConfigMap>> = futures::stream::iter(configmaps)

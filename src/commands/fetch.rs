@@ -1,7 +1,5 @@
 //! `fetch`: resolve, download and verify; print the ConfigMaps or write them to a directory.
 
-use serde_json::json;
-
 use crate::cli::{FetchArgs, OutputFormat};
 use crate::configmap;
 use crate::error::Result;
@@ -53,12 +51,7 @@ pub async fn run(args: FetchArgs, quiet: bool) -> Result<()> {
                 } else if !quiet {
                     crate::ui::done(&summary);
                 }
-                let bytes: Vec<&[u8]> = release
-                    .signatures
-                    .iter()
-                    .map(|s| s.bytes.as_slice())
-                    .collect();
-                let cm = configmap::build(&release.digest, &bytes);
+                let cm = configmap::build(&release.digest, &release.signature_bytes());
                 yaml_docs.push(configmap::to_yaml(&cm));
                 json_releases.push(report::release_json(&release, written.as_ref()));
             }
@@ -77,16 +70,7 @@ pub async fn run(args: FetchArgs, quiet: bool) -> Result<()> {
                 }
             }
             OutputFormat::Json => {
-                let out = json!({
-                    "kind": "ReleaseSignatureReport",
-                    "apiVersion": "oc-release-signature/v1",
-                    "trust": report::trust_json(&trust),
-                    "releases": json_releases,
-                });
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&out).expect("JSON serializes")
-                );
+                report::print_document("ReleaseSignatureReport", &trust, "releases", json_releases);
             }
         }
     }

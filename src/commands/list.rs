@@ -98,16 +98,7 @@ pub async fn run(args: ListArgs) -> Result<()> {
                     })
                 })
                 .collect();
-            let out = json!({
-                "kind": "ReleaseSignatureList",
-                "apiVersion": "oc-release-signature/v1",
-                "trust": crate::report::trust_json(&trust),
-                "items": rows,
-            });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&out).expect("JSON serializes")
-            );
+            crate::report::print_document("ReleaseSignatureList", &trust, "items", rows);
         }
         _ => {
             println!(

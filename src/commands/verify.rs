@@ -101,16 +101,7 @@ pub async fn run(args: VerifyArgs) -> Result<()> {
         }
     }
     if let Some(VerifyOutput::Json) = args.output {
-        let out = json!({
-            "kind": "ReleaseVerification",
-            "apiVersion": "oc-release-signature/v1",
-            "trust": crate::report::trust_json(&trust),
-            "items": rows,
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).expect("JSON serializes")
-        );
+        crate::report::print_document("ReleaseVerification", &trust, "items", rows);
     }
     if failures > 0 {
         return Err(Error::untrusted(format!(
