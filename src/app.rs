@@ -9,6 +9,7 @@ use crate::error::Error;
 
 /// Runs the program with the process arguments and returns the exit code.
 pub fn run() -> i32 {
+    restore_sigpipe();
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
     crate::http::install_crypto_provider();
@@ -42,13 +43,23 @@ pub fn run() -> i32 {
     }
 }
 
+/// Rust ignores SIGPIPE, so `| head` would make every print panic; die quietly like other
+/// Unix tools instead.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn report(e: &Error) -> i32 {
     crate::ui::error(e);
     e.exit_code()
 }
 
-/// Our own crate logs at the requested level; dependencies only from -vvv, so HTTP headers
-/// (and tokens in them) never reach the terminal at ordinary verbosity.
+/// Our own crate logs at the requested level (-v steps, -vv details); libraries only from
+/// -vvv, so their messages (and anything they might log of a request) stay out of the way.
 fn init_tracing(verbose: u8, quiet: bool) {
     let ours = match (quiet, verbose) {
         (true, _) => "error",
@@ -56,7 +67,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, 1) => "info",
         (false, _) => "debug",
     };
-    let deps = if verbose >= 3 { "debug" } else { "error" };
+    let deps = if verbose >= 3 { "debug" } else { "off" };
     let filter = tracing_subscriber::EnvFilter::new(format!("{deps},oc_release_signature={ours}"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -17,11 +17,12 @@ use crate::release::Arch;
     max_term_width = 100
 )]
 pub struct Cli {
-    /// More logging on stderr: -v for steps, -vv for HTTP-level detail.
+    /// More logging on stderr: -v for each step, -vv for details (stores, retries), -vvv adds
+    /// the libraries' own logs.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
-    /// Print only errors and the requested output (no progress, no summaries).
+    /// Print only errors and the requested output (no progress, summaries or warnings).
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
@@ -58,7 +59,7 @@ pub enum Command {
     /// Check whether the cluster would accept a release (exit 0) or not (exit 3).
     #[command(after_help = VERIFY_EXAMPLES)]
     Verify(crate::commands::verify::VerifyArgs),
-    /// Print a shell completion script: bash, zsh, fish or powershell.
+    /// Print a shell completion script: bash, zsh, fish, powershell or elvish.
     Completion {
         /// The shell.
         shell: clap_complete::Shell,
@@ -123,8 +124,9 @@ pub struct ReleaseArgs {
     #[arg(long, value_name = "REPO", default_value = crate::release::DEFAULT_RELEASE_REPO)]
     pub release_repo: String,
 
-    /// Registry credentials (a pull secret or auth.json). Default: $REGISTRY_AUTH_FILE,
-    /// $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
+    /// Registry credentials (a pull secret or auth.json). Default: the first that exists of
+    /// $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
+    /// ~/.config/containers/auth.json, $DOCKER_CONFIG/config.json, ~/.docker/config.json.
     #[arg(long, value_name = "FILE")]
     pub registry_config: Option<PathBuf>,
 

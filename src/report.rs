@@ -8,8 +8,26 @@ use crate::pipeline::VerifiedRelease;
 use crate::release::ReleaseRequest;
 use crate::verify::Trust;
 
+/// `4.4.0 x86_64, 1 signature` (or just `2 signatures` when the release was named by digest,
+/// which the line already shows).
+pub fn release_summary(release: &VerifiedRelease, with_digest: bool) -> String {
+    let n = release.signatures.len();
+    let count = format!("{n} signature{}", if n == 1 { "" } else { "s" });
+    let label = release.request.label();
+    if label == release.digest.as_str() {
+        count
+    } else if with_digest {
+        format!("{label}, {}, {count}", release.digest)
+    } else {
+        format!("{label}, {count}")
+    }
+}
+
 /// Prints one warning per signature that was found but refused.
-pub fn warn_rejected(release: &VerifiedRelease) {
+pub fn warn_rejected(release: &VerifiedRelease, quiet: bool) {
+    if quiet {
+        return;
+    }
     for r in &release.rejected {
         crate::ui::warning(format!(
             "{}: skipped {}: {}",

@@ -23,7 +23,8 @@ pub const DEFAULT_STORES: [&str; 2] = [
 /// The highest signature index a store is asked for.
 pub const MAX_SIGNATURES: u32 = 9;
 
-/// Largest accepted signature body (`oc` caps at 50 KiB).
+/// Largest accepted signature body: `oc` caps at 50 KiB; real signatures are under 2 KiB, and
+/// 64 KiB leaves room without letting a hostile store feed us more.
 pub const MAX_SIGNATURE_BYTES: usize = 64 * 1024;
 
 /// Signature indexes requested concurrently per round: most releases have one or two, so one
@@ -172,7 +173,7 @@ impl SignatureFetcher {
         let mut report = FetchReport::default();
         for store in stores {
             let (found, answer) = self.fetch_from(store, digest).await;
-            tracing::debug!(store = %store, %digest, answer = %answer, "store answered");
+            tracing::info!("{store}: {answer} for {digest}");
             report.answers.push((store.to_string(), answer));
             if !found.is_empty() {
                 report.signatures = found;

@@ -26,7 +26,7 @@ pub fn done(message: impl std::fmt::Display) {
 }
 
 /// A progress bar over `total` releases, or a hidden one when stderr is not a terminal, when
-/// `quiet`, or for a single release.
+/// `quiet`, or when there is nothing to do.
 pub fn progress(total: usize, quiet: bool, what: &str) -> ProgressBar {
     if quiet || total == 0 || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();

@@ -636,3 +636,69 @@ fn from_dir_reads_multi_document_yaml_from_fetch() {
         env.digest_hex("4.11.3")
     )));
 }
+
+#[test]
+fn oc_mirror_json_and_yaml_twins_apply_each_signature_once_and_a_file_path_works() {
+    let env = Env::new();
+    let dir = env.home.path().join("cluster-resources");
+    std::fs::create_dir_all(&dir).unwrap();
+    let h = env.digest_hex("4.11.6");
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "mirrored-release-signatures", "namespace": NS,
+            "labels": {"release.openshift.io/verification-signatures": ""}},
+        "binaryData": {format!("sha256-{h}-1"): b64(&env.store_sig("4.11.6", 1))},
+    });
+    std::fs::write(dir.join("signature-configmap.json"), cm.to_string()).unwrap();
+    std::fs::write(dir.join("signature-configmap.yaml"), cm.to_string()).unwrap();
+    env.cmd_with_token(
+        "apply",
+        ADMIN_TOKEN,
+        true,
+        &["--from-dir", dir.to_str().unwrap()],
+    )
+    .assert()
+    .success()
+    .stdout(contains("(1 signature)"));
+    let keys = env.cm("4.11.6").unwrap()["binaryData"]
+        .as_object()
+        .unwrap()
+        .len();
+    assert_eq!(keys, 1);
+    // Other manifests beside it: name the signature file itself.
+    std::fs::write(
+        dir.join("idms-oc-mirror.yaml"),
+        "apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata:\n  name: x\n",
+    )
+    .unwrap();
+    env.cmd_with_token(
+        "apply",
+        ADMIN_TOKEN,
+        true,
+        &["--from-dir", dir.to_str().unwrap()],
+    )
+    .assert()
+    .code(2)
+    .stderr(contains("idms-oc-mirror.yaml").and(contains("signature-configmap.json")));
+    let file = dir.join("signature-configmap.json");
+    env.cmd_with_token(
+        "apply",
+        ADMIN_TOKEN,
+        true,
+        &["--from-dir", file.to_str().unwrap()],
+    )
+    .assert()
+    .success();
+}
+
+#[test]
+fn dry_run_without_a_value_means_client_like_kubectl() {
+    let env = Env::new();
+    env.server.reset_log();
+    env.apply(&["--dry-run", "4.10.1", "-v"])
+        .assert()
+        .success()
+        .stdout(contains("serverside-applied (dry run)"))
+        .stderr(contains("resolved").and(contains(env.peers.digest("4.10.1", "x86_64"))));
+    assert!(env.server.requests().is_empty());
+}

@@ -67,3 +67,21 @@ fn no_release_is_a_usage_error() {
         .stderr(contains("no release given"));
     bin().arg("frobnicate").assert().code(2);
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' completion bash | head -1",
+            env!("CARGO_BIN_EXE_oc-release-signature")
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+}

@@ -77,7 +77,7 @@ pub fn explain(status: u16, body: &[u8], op: &Operation, server: &str) -> Error 
         )),
         403 => Error::failure(format!(
             "forbidden (403): {message}. You need RBAC permission to {} {}{where_}; ask a cluster \
-             administrator for a Role granting get, list and patch on configmaps in {NAMESPACE} \
+             administrator for a Role granting get, list, create and patch on configmaps in {NAMESPACE} \
              (cluster-admin has it), or run as such a user",
             op.verb, op.resource
         )),

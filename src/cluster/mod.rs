@@ -190,6 +190,7 @@ impl Cluster {
         }
         let patch = Patch::Apply(object);
         let op = Operation::new("patch", "configmaps", Some(name.clone()));
+        tracing::info!("server-side applying configmap/{name} to {}", self.server);
         let body = self
             .send(
                 || configmaps().patch(&name, &pp, &patch).map_err(build_error),

@@ -47,8 +47,8 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub kube: KubeArgs,
 
-    /// Apply the signature ConfigMaps in DIR (written by `fetch --to-dir`, `oc adm release
-    /// mirror` or oc-mirror), re-verified; needs no registry and no store.
+    /// Apply the signature ConfigMaps in DIR, or in one file (written by `fetch --to-dir`, `oc
+    /// adm release mirror` or oc-mirror), re-verified; needs no registry and no store.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["releases", "digest"])]
     pub from_dir: Option<std::path::PathBuf>,
 
@@ -62,7 +62,14 @@ pub struct ApplyArgs {
 
     /// none, client (print only, never contact the cluster) or server (validated by the API
     /// server, nothing stored).
-    #[arg(long, value_name = "MODE", default_value = "none", num_args = 0..=1, default_missing_value = "client")]
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "none",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "client"
+    )]
     pub dry_run: DryRun,
 
     /// Output: yaml, json or name.
@@ -145,7 +152,7 @@ async fn apply_all(
     let configmaps: Vec<ConfigMap> = releases
         .iter()
         .map(|release| {
-            report::warn_rejected(release);
+            report::warn_rejected(release, quiet);
             configmap::build(&release.digest, &release.signature_bytes())
         })
         .collect();
@@ -169,12 +176,10 @@ async fn apply_all(
     for (release, result) in releases.iter().zip(results) {
         match result {
             Ok(obj) => {
-                let n = release.signatures.len();
                 let line = format!(
-                    "configmap/{} serverside-applied{suffix} ({}, {n} signature{})",
+                    "configmap/{} serverside-applied{suffix} ({})",
                     release.digest.dashed(),
-                    release.request.label(),
-                    if n == 1 { "" } else { "s" }
+                    report::release_summary(release, false)
                 );
                 if args.output.is_none() {
                     println!("{line}");
@@ -235,8 +240,12 @@ pub struct DirConfigMap {
     pub configmap: ConfigMap,
 }
 
-/// Reads every `.yaml`, `.yml` and `.json` file in DIR; each must be a signature ConfigMap.
+/// Reads every `.yaml`, `.yml` and `.json` file in DIR (or the one file DIR names); each must
+/// be a signature ConfigMap.
 pub fn read_dir_configmaps(dir: &Path) -> Result<Vec<DirConfigMap>> {
+    if dir.is_file() {
+        return read_configmap_files(vec![dir.to_path_buf()]);
+    }
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::usage(format!("cannot read --from-dir {}: {e}", dir.display())))?;
     let mut paths: Vec<_> = entries
@@ -256,6 +265,10 @@ pub fn read_dir_configmaps(dir: &Path) -> Result<Vec<DirConfigMap>> {
             dir.display()
         )));
     }
+    read_configmap_files(paths)
+}
+
+fn read_configmap_files(paths: Vec<std::path::PathBuf>) -> Result<Vec<DirConfigMap>> {
     let mut out = Vec::new();
     for path in paths {
         let file = path.display().to_string();
@@ -285,7 +298,8 @@ fn signature_configmap(file: &str, value: serde_json::Value) -> Result<ConfigMap
     if kind != "ConfigMap" || value.get("apiVersion").and_then(|v| v.as_str()) != Some("v1") {
         return Err(Error::usage(format!(
             "{file} is not a signature ConfigMap (kind {kind:?}): --from-dir only applies \
-             ConfigMaps labelled {}; move other files out of the directory",
+             ConfigMaps labelled {}; move other files out of the directory, or give the \
+             signature file itself (e.g. --from-dir cluster-resources/signature-configmap.json)",
             configmap::SIGNATURE_LABEL
         )));
     }
@@ -309,12 +323,15 @@ pub fn verify_dir(files: Vec<DirConfigMap>, trust: &Trust) -> Result<Vec<Verifie
         BTreeMap::new();
     for f in &files {
         for held in configmap::held_signatures(&f.configmap) {
-            by_digest.entry(held.digest.clone()).or_default().push(
-                crate::store::FetchedSignature {
-                    source: format!("{} ({})", f.file, held.key),
-                    bytes: held.bytes,
-                },
-            );
+            let found = by_digest.entry(held.digest.clone()).or_default();
+            // oc-mirror writes the same ConfigMap as .json and .yaml: keep one copy of each.
+            if found.iter().any(|s| s.bytes == held.bytes) {
+                continue;
+            }
+            found.push(crate::store::FetchedSignature {
+                source: format!("{} ({})", f.file, held.key),
+                bytes: held.bytes,
+            });
         }
     }
     let now = std::time::SystemTime::now();

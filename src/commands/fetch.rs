@@ -33,12 +33,13 @@ pub async fn run(args: FetchArgs, quiet: bool) -> Result<()> {
     for (request, result) in requests.iter().zip(results) {
         match result {
             Ok(release) => {
-                report::warn_rejected(&release);
+                report::warn_rejected(&release, quiet);
                 let written = match &args.to_dir {
                     Some(dir) => match output::write_release(dir, &release) {
                         Ok(w) => Some(w),
                         Err(e) => {
                             crate::ui::error(&e);
+                            json_releases.push(report::failed_json(request, &e));
                             errors.push(e);
                             continue;
                         }
@@ -78,13 +79,7 @@ pub async fn run(args: FetchArgs, quiet: bool) -> Result<()> {
 }
 
 fn summary_line(release: &VerifiedRelease, written: Option<&output::WrittenRelease>) -> String {
-    let n = release.signatures.len();
-    let what = format!(
-        "{}, {}, {n} signature{}",
-        release.request.label(),
-        release.digest,
-        if n == 1 { "" } else { "s" }
-    );
+    let what = report::release_summary(release, true);
     match written {
         Some(w) => format!("wrote {} ({what})", w.configmap_file.display()),
         None => format!("verified configmap/{} ({what})", release.digest.dashed()),

@@ -7,7 +7,7 @@ use super::cluster_args::{choose_trust, KubeArgs};
 use crate::cli::ReleaseArgs;
 use crate::configmap;
 use crate::error::{Error, Result};
-use crate::release::{Digest, ReleaseRequest};
+use crate::release::Digest;
 use crate::verify::verify_release;
 
 /// `-o` for verify.
@@ -36,7 +36,7 @@ pub async fn run(args: VerifyArgs) -> Result<()> {
     let keyring_trust = super::keyring_trust(&args.release)?;
     let cluster = args.kube.connect().await?;
     // Releases: the ones named, else the cluster's desired release and available updates.
-    let targets: Vec<(String, Digest)> =
+    let targets: Vec<(String, String, Digest)> =
         if args.release.releases.is_empty() && args.release.digest.is_empty() {
             from_cluster_version(&cluster.cluster_version().await?)?
         } else {
@@ -44,7 +44,11 @@ pub async fn run(args: VerifyArgs) -> Result<()> {
             let (requests, pipeline) = prepared.into_pipeline(true);
             let mut out = Vec::new();
             for r in &requests {
-                out.push((label(r), pipeline.resolver.resolve(r).await?));
+                out.push((
+                    r.label(),
+                    r.input.clone(),
+                    pipeline.resolver.resolve(r).await?,
+                ));
             }
             out
         };
@@ -56,7 +60,7 @@ pub async fn run(args: VerifyArgs) -> Result<()> {
     let now = std::time::SystemTime::now();
     let mut rows = Vec::new();
     let mut failures = 0;
-    for (name, digest) in &targets {
+    for (name, input, digest) in &targets {
         let sigs = configmap::signatures_for(&cms, digest);
         let bytes: Vec<&[u8]> = sigs.iter().map(|(_, b)| b.as_slice()).collect();
         let verdict = verify_release(&bytes, digest, &trust, now);
@@ -90,7 +94,7 @@ pub async fn run(args: VerifyArgs) -> Result<()> {
                     Some(r) => {
                         println!("{name} ({digest}): NOT verified: {r}");
                         if sigs.is_empty() {
-                            println!("  no signature for this digest in {}: run `oc release-signature apply {name}`", configmap::NAMESPACE);
+                            println!("  no signature for this digest in {}: run `oc release-signature apply {input}`", configmap::NAMESPACE);
                         }
                         for d in &details {
                             println!("  - {d}");
@@ -112,12 +116,8 @@ pub async fn run(args: VerifyArgs) -> Result<()> {
     Ok(())
 }
 
-fn label(r: &ReleaseRequest) -> String {
-    r.label()
-}
-
 /// `status.desired` and each `status.availableUpdates[]` of a ClusterVersion.
-fn from_cluster_version(cv: &serde_json::Value) -> Result<Vec<(String, Digest)>> {
+fn from_cluster_version(cv: &serde_json::Value) -> Result<Vec<(String, String, Digest)>> {
     let status = &cv["status"];
     let entries = std::iter::once(&status["desired"])
         .chain(status["availableUpdates"].as_array().into_iter().flatten());
@@ -133,7 +133,7 @@ fn from_cluster_version(cv: &serde_json::Value) -> Result<Vec<(String, Digest)>>
         let digest: Digest = d
             .parse()
             .map_err(|e: Error| e.context("ClusterVersion image"))?;
-        out.push((version, digest));
+        out.push((version, image.to_string(), digest));
     }
     if out.is_empty() {
         return Err(Error::failure(

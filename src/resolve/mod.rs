@@ -97,6 +97,7 @@ impl Resolver {
                  {computed}: refusing a manifest whose digest cannot be confirmed"
             )));
         }
+        tracing::info!("resolved {pullspec} to {computed}");
         Ok(computed)
     }
 

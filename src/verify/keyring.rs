@@ -25,8 +25,35 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    /// Parses an armored (text before the armor header is skipped) or binary keyring.
+    /// Parses a keyring file: binary, or armored with any number of armor blocks (text around
+    /// them is ignored), as `gpg --import` reads it.
     pub fn parse(name: &str, bytes: &[u8]) -> Result<Keyring> {
+        let blocks = armor_blocks(bytes);
+        if blocks.len() <= 1 {
+            return Keyring::parse_single(name, bytes);
+        }
+        let mut keys = Vec::new();
+        for block in blocks {
+            keys.extend(Keyring::parse_single(name, block)?.keys);
+        }
+        Ok(Keyring {
+            name: name.to_string(),
+            keys,
+        })
+    }
+
+    /// Parses a keyring the way the cluster does (Go's `ReadArmoredKeyRing`): of an armored
+    /// keyring only the first armor block counts. Used for the cluster's own ConfigMaps so our
+    /// verdict is the cluster's.
+    pub fn parse_as_cluster(name: &str, bytes: &[u8]) -> Result<Keyring> {
+        match armor_blocks(bytes).first() {
+            Some(first) => Keyring::parse_single(name, first),
+            None => Keyring::parse_single(name, bytes),
+        }
+    }
+
+    /// Parses one armor block (text before its header is skipped) or binary key data.
+    fn parse_single(name: &str, bytes: &[u8]) -> Result<Keyring> {
         let bad = |why: String| {
             Error::usage(format!(
                 "keyring {name} cannot be read ({why}): give an OpenPGP public key file, armored \
@@ -84,6 +111,29 @@ impl Keyring {
     }
 }
 
+/// The armored public key blocks in `bytes`, each from its BEGIN line to its END line.
+fn armor_blocks(bytes: &[u8]) -> Vec<&[u8]> {
+    const BEGIN: &[u8] = b"-----BEGIN PGP PUBLIC KEY BLOCK-----";
+    const END: &[u8] = b"-----END PGP PUBLIC KEY BLOCK-----";
+    let mut blocks = Vec::new();
+    let mut rest = bytes;
+    let mut offset = 0;
+    while let Some(start) = find(rest, BEGIN) {
+        let Some(end) = find(&rest[start..], END) else {
+            break;
+        };
+        let stop = start + end + END.len();
+        blocks.push(&bytes[offset + start..offset + stop]);
+        rest = &rest[stop..];
+        offset += stop;
+    }
+    blocks
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 /// Offset of `-----BEGIN PGP`, so descriptive text before the armor is ignored.
 fn find_armor_start(bytes: &[u8]) -> Option<usize> {
     let needle = b"-----BEGIN PGP";
@@ -103,6 +153,19 @@ mod tests {
                 "567E347AD0044ADE55BA8A5F199E2F91FD431D51",
                 "B08B659EE86AF623BC90E8DB938A80CAF21541EB"
             ]
+        );
+    }
+
+    #[test]
+    fn several_armor_blocks_in_one_file() {
+        let both = format!("{REDHAT_RELEASE_KEY}\n{REDHAT_BETA_KEY}");
+        let ring = Keyring::parse("both.asc", both.as_bytes()).unwrap();
+        assert_eq!(ring.keys.len(), 2);
+        // The cluster reads only the first block of an armored keyring.
+        let cluster = Keyring::parse_as_cluster("both", both.as_bytes()).unwrap();
+        assert_eq!(
+            cluster.fingerprints(),
+            ["567E347AD0044ADE55BA8A5F199E2F91FD431D51"]
         );
     }
 
