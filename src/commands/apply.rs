@@ -93,8 +93,7 @@ pub async fn run(args: ApplyArgs, quiet: bool) -> Result<()> {
             if !quiet {
                 eprintln!("{}", trust_line(&trust));
             }
-            let releases = verify_dir(files, &trust)?;
-            return apply_all(&args, cluster.as_ref(), releases, quiet).await;
+            (verify_dir(files, &trust)?, cluster)
         }
         None => {
             let prepared = super::prepare(&args.release)?;
