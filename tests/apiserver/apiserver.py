@@ -1821,6 +1821,9 @@ def same_object(old, new):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Python's default listen backlog is 5: a client opening 20 connections at once would see
+    # half of them wait for SYN retransmits (~1 s), which no real API server does.
+    request_queue_size = 128
 
     def __init__(self, addr, ctx, store, delay_ms, log_file):
         super().__init__(addr, Handler)
