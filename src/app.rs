@@ -61,18 +61,30 @@ fn report(e: &Error) -> i32 {
 /// Our own crate logs at the requested level (-v steps, -vv details); libraries only from
 /// -vvv, so their messages (and anything they might log of a request) stay out of the way.
 fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
     let ours = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::INFO,
+        (false, _) => LevelFilter::DEBUG,
     };
-    let deps = if verbose >= 3 { "debug" } else { "off" };
-    let filter = tracing_subscriber::EnvFilter::new(format!("{deps},oc_release_signature={ours}"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
+    let deps = if verbose >= 3 {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::OFF
+    };
+    // `Targets` rather than `EnvFilter`: no regex to compile on every start.
+    let filter = Targets::new()
+        .with_default(deps)
+        .with_target("oc_release_signature", ours);
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .without_time(),
+        )
+        .with(filter)
         .try_init();
 }
