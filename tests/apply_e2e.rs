@@ -455,10 +455,29 @@ fn list_and_verify_before_and_after_apply() {
             .and(contains("4.11.0"))
             .and(contains("verified")),
     );
-    run(&["verify", "--digest", &d1, "-o", "json"])
+    let out = run(&["verify", "--digest", &d1, "-o", "json"])
         .assert()
         .success()
-        .stdout(contains("\"verified\": true"));
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_keys(&v, &["kind", "apiVersion", "trust", "items"]);
+    assert_eq!(v["kind"], "ReleaseVerification");
+    assert_keys(
+        &v["items"][0],
+        &[
+            "release",
+            "digest",
+            "verified",
+            "signatures",
+            "accepted",
+            "rejected",
+            "reason",
+        ],
+    );
+    assert_eq!(v["items"][0]["verified"], true);
+    assert_eq!(v["items"][0]["reason"], Value::Null);
     let out = run(&["list", "-o", "json"])
         .assert()
         .success()
@@ -466,8 +485,21 @@ fn list_and_verify_before_and_after_apply() {
         .stdout
         .clone();
     let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_keys(&v, &["kind", "apiVersion", "trust", "items"]);
+    assert_eq!(v["kind"], "ReleaseSignatureList");
     let items = v["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
+    assert_keys(
+        &items[0],
+        &[
+            "digest",
+            "configMaps",
+            "keys",
+            "identities",
+            "versions",
+            "verified",
+        ],
+    );
     let first = items.iter().find(|i| i["digest"] == d1.as_str()).unwrap();
     assert_eq!(first["verified"], true);
     assert_eq!(first["versions"][0], "4.10.1");
@@ -701,4 +733,18 @@ fn dry_run_without_a_value_means_client_like_kubectl() {
         .stdout(contains("serverside-applied (dry run)"))
         .stderr(contains("resolved").and(contains(env.peers.digest("4.10.1", "x86_64"))));
     assert!(env.server.requests().is_empty());
+}
+
+/// The JSON object has exactly these keys: the documented schema (docs/json-output.md).
+fn assert_keys(v: &Value, keys: &[&str]) {
+    let mut got: Vec<&str> = v
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = keys.to_vec();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "{v}");
 }

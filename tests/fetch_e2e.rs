@@ -349,6 +349,26 @@ fn json_report_schema() {
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["kind"], "ReleaseSignatureReport");
+    let mut top: Vec<&String> = v.as_object().unwrap().keys().collect();
+    top.sort();
+    assert_eq!(top, ["apiVersion", "kind", "releases", "trust"]);
+    let mut fields: Vec<&String> = v["releases"][0].as_object().unwrap().keys().collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "arch",
+            "configMap",
+            "digest",
+            "error",
+            "file",
+            "input",
+            "rejected",
+            "signatures",
+            "trusted",
+            "version"
+        ]
+    );
     assert_eq!(v["trust"]["source"], "--keyring files");
     let good = &v["releases"][0];
     assert_eq!(good["version"], "4.10.6");
