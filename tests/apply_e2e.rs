@@ -748,3 +748,60 @@ fn assert_keys(v: &Value, keys: &[&str]) {
     want.sort_unstable();
     assert_eq!(got, want, "{v}");
 }
+
+#[test]
+fn oidc_auth_provider_id_token_is_used() {
+    let b64url = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let id_token = format!(
+        "{}.{}.c2ln",
+        b64url(r#"{"alg":"RS256","typ":"JWT"}"#),
+        b64url(&format!(
+            r#"{{"iss":"https://idp.example","sub":"admin","exp":{exp}}}"#
+        ))
+    );
+    let env = Env::with(ApiServerOptions {
+        extra_tokens: vec![(id_token.clone(), "admin".into())],
+        ..Default::default()
+    });
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\n\
+         clusters:\n- name: test\n  cluster:\n    server: {url}\n    certificate-authority: {ca}\n\
+         users:\n- name: oidc\n  user:\n    auth-provider:\n      name: oidc\n      config:\n        \
+         client-id: oc-cli\n        client-secret: unused\n        idp-issuer-url: https://idp.example\n        \
+         refresh-token: unused\n        id-token: {id_token}\n\
+         contexts:\n- name: oidc\n  context:\n    cluster: test\n    user: oidc\n\
+         current-context: oidc\n",
+        url = env.server.url,
+        ca = env.server.ca_file.display(),
+    );
+    let path = env.home.path().join("kubeconfig-oidc");
+    std::fs::write(&path, kubeconfig).unwrap();
+    let out = binary(env.home.path())
+        .args(["list", "-vv", "--kubeconfig"])
+        .arg(&path)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains(&id_token), "the id-token leaked: {all}");
+    let users: Vec<String> = env
+        .server
+        .requests()
+        .iter()
+        .filter_map(|r| r["user"].as_str().map(String::from))
+        .collect();
+    assert!(
+        !users.is_empty() && users.iter().all(|u| u == "admin"),
+        "{users:?}"
+    );
+}

@@ -1865,7 +1865,12 @@ def main():
     ap.add_argument("--cluster-version")
     ap.add_argument("--delay-ms", type=int, default=0)
     ap.add_argument("--log")
+    ap.add_argument("--token", action="append", default=[], metavar="TOKEN=USER",
+                    help="accept another bearer token as USER (admin or readonly), e.g. an OIDC id-token")
     args = ap.parse_args()
+    for spec in args.token:
+        token, _, user = spec.partition("=")
+        TOKENS[token] = user
 
     cv = None
     if args.cluster_version:

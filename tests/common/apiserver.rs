@@ -28,6 +28,8 @@ pub struct ApiServerOptions {
     pub cluster_version: Option<Value>,
     /// Delay added to every API request, in milliseconds.
     pub delay_ms: u64,
+    /// More bearer tokens to accept, as (token, user); user `admin` or `readonly`.
+    pub extra_tokens: Vec<(String, String)>,
 }
 
 impl Default for ApiServerOptions {
@@ -39,6 +41,7 @@ impl Default for ApiServerOptions {
                 .collect(),
             cluster_version: None,
             delay_ms: 0,
+            extra_tokens: Vec::new(),
         }
     }
 }
@@ -88,6 +91,9 @@ impl ApiServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
+        for (token, user) in &opts.extra_tokens {
+            cmd.arg("--token").arg(format!("{token}={user}"));
+        }
         if let Some(cv) = &opts.cluster_version {
             let cv_path = dir.path().join("clusterversion.json");
             std::fs::write(&cv_path, serde_json::to_vec(cv).unwrap())
