@@ -64,9 +64,9 @@ impl Resolver {
             ImageLocator::Tag { repository, tag } => (repository, tag),
         };
         let pullspec = format!("{repository}:{tag}");
-        let reference: Reference = pullspec.parse().map_err(|e| {
-            Error::usage(format!("`{pullspec}` is not a valid image reference: {e}"))
-        })?;
+        // Built from parts (validated by `release`): parsing a string would compile
+        // oci-spec's large reference regex, the biggest CPU cost of a run.
+        let reference = reference_for(repository, tag);
         let creds = self.auth.lookup(repository);
         let registry_auth = match creds {
             Some(Credentials::Basic { username, password }) => {
@@ -183,6 +183,21 @@ impl Resolver {
     }
 }
 
+/// The reference for `repository:tag`, Docker Hub short names expanded as docker does.
+fn reference_for(repository: &str, tag: &str) -> Reference {
+    let host = auth::registry_host(repository);
+    let path = match repository.strip_prefix(host) {
+        Some(rest) if repository.starts_with(&format!("{host}/")) => rest.trim_start_matches('/'),
+        _ => repository,
+    };
+    let path = if host == "docker.io" && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path.to_string()
+    };
+    Reference::with_tag(host.to_string(), path, tag.to_string())
+}
+
 /// Connection errors and 5xx/429 are retried; other answers are final.
 fn retryable(e: &OciDistributionError) -> bool {
     match e {
@@ -204,4 +219,23 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_match_what_parsing_gives() {
+        for (repo, tag) in [
+            ("quay.io/openshift-release-dev/ocp-release", "4.4.0-x86_64"),
+            ("127.0.0.1:5000/ocp/release", "4.10.1-multi"),
+            ("registry.example/a/b/c", "v1"),
+            ("library/busybox", "1"),
+            ("busybox", "1"),
+        ] {
+            let parsed: Reference = format!("{repo}:{tag}").parse().unwrap();
+            assert_eq!(reference_for(repo, tag), parsed, "{repo}:{tag}");
+        }
+    }
 }
