@@ -258,12 +258,10 @@ fn from_dir_reads_oc_and_oc_mirror_files_and_refuses_others() {
     std::fs::create_dir_all(&dir).unwrap();
     let h1 = env.digest_hex("4.10.1");
     // `oc adm release mirror`: one JSON ConfigMap per digest.
-    let oc = json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": format!("sha256-{h1}"), "namespace": NS,
-            "labels": {"release.openshift.io/verification-signatures": ""}},
-        "binaryData": {format!("sha256-{h1}-1"): b64(&env.store_sig("4.10.1", 1))},
-    });
+    let oc = signature_cm(
+        format!("sha256-{h1}"),
+        &[(format!("sha256-{h1}-1"), &env.store_sig("4.10.1", 1))],
+    );
     std::fs::write(
         dir.join(format!("signature-sha256-{}.json", &h1[..16])),
         oc.to_string(),
@@ -271,15 +269,13 @@ fn from_dir_reads_oc_and_oc_mirror_files_and_refuses_others() {
     .unwrap();
     // oc-mirror v2: one ConfigMap for all releases, running counter, signature-1 only.
     let (h10, h11) = (env.digest_hex("4.11.0"), env.digest_hex("4.11.1"));
-    let mirror = json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "mirrored-release-signatures", "namespace": NS,
-            "labels": {"release.openshift.io/verification-signatures": ""}},
-        "binaryData": {
-            format!("sha256-{h10}-1"): b64(&env.store_sig("4.11.0", 1)),
-            format!("sha256-{h11}-2"): b64(&env.store_sig("4.11.1", 1)),
-        },
-    });
+    let mirror = signature_cm(
+        "mirrored-release-signatures",
+        &[
+            (format!("sha256-{h10}-1"), &env.store_sig("4.11.0", 1)),
+            (format!("sha256-{h11}-2"), &env.store_sig("4.11.1", 1)),
+        ],
+    );
     std::fs::write(dir.join("signature-configmap.json"), mirror.to_string()).unwrap();
     env.cmd_with_token(
         "apply",
@@ -326,12 +322,10 @@ fn from_dir_with_an_untrusted_signature_applies_nothing() {
     let dir = env.home.path().join("rogue");
     std::fs::create_dir_all(&dir).unwrap();
     let h2 = env.digest_hex("4.10.2");
-    let cm = json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": format!("sha256-{h2}"), "namespace": NS,
-            "labels": {"release.openshift.io/verification-signatures": ""}},
-        "binaryData": {format!("sha256-{h2}-1"): b64(&env.store_sig("4.10.2", 1))},
-    });
+    let cm = signature_cm(
+        format!("sha256-{h2}"),
+        &[(format!("sha256-{h2}-1"), &env.store_sig("4.10.2", 1))],
+    );
     std::fs::write(dir.join("rogue.json"), cm.to_string()).unwrap();
     env.cmd_with_token(
         "apply",
@@ -365,12 +359,10 @@ fn conflict_needs_force_conflicts() {
     let env = Env::new();
     let hex = env.digest_hex("4.10.6");
     // Another manager owns key -1 with a different value (the rogue signature-1).
-    let other = json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": format!("sha256-{hex}"), "namespace": NS,
-            "labels": {"release.openshift.io/verification-signatures": ""}},
-        "binaryData": {format!("sha256-{hex}-1"): b64(&env.store_sig("4.10.6", 1))},
-    });
+    let other = signature_cm(
+        format!("sha256-{hex}"),
+        &[(format!("sha256-{hex}-1"), &env.store_sig("4.10.6", 1))],
+    );
     let (code, v) = env.server.request(
         Some(ADMIN_TOKEN),
         "PATCH",
@@ -675,12 +667,10 @@ fn oc_mirror_json_and_yaml_twins_apply_each_signature_once_and_a_file_path_works
     let dir = env.home.path().join("cluster-resources");
     std::fs::create_dir_all(&dir).unwrap();
     let h = env.digest_hex("4.11.6");
-    let cm = json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "mirrored-release-signatures", "namespace": NS,
-            "labels": {"release.openshift.io/verification-signatures": ""}},
-        "binaryData": {format!("sha256-{h}-1"): b64(&env.store_sig("4.11.6", 1))},
-    });
+    let cm = signature_cm(
+        "mirrored-release-signatures",
+        &[(format!("sha256-{h}-1"), &env.store_sig("4.11.6", 1))],
+    );
     std::fs::write(dir.join("signature-configmap.json"), cm.to_string()).unwrap();
     std::fs::write(dir.join("signature-configmap.yaml"), cm.to_string()).unwrap();
     env.cmd_with_token(
@@ -804,4 +794,18 @@ fn oidc_auth_provider_id_token_is_used() {
         !users.is_empty() && users.iter().all(|u| u == "admin"),
         "{users:?}"
     );
+}
+
+/// A signature ConfigMap as JSON: `name` holding `entries` (binaryData key, signature).
+fn signature_cm(name: impl AsRef<str>, entries: &[(String, &Vec<u8>)]) -> Value {
+    let binary: serde_json::Map<String, Value> = entries
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(b64(v))))
+        .collect();
+    json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name.as_ref(), "namespace": NS,
+            "labels": {"release.openshift.io/verification-signatures": ""}},
+        "binaryData": binary,
+    })
 }
