@@ -36,7 +36,7 @@ pub fn parse_requests(args: &ReleaseArgs) -> Result<Vec<ReleaseRequest>> {
     }
     if requests.is_empty() {
         return Err(Error::usage(
-            "no release given: name one or more, e.g. `oc release-signature fetch 4.14.8`, or use --digest sha256:HEX",
+            "no release given: name one or more (e.g. 4.14.8 or 4.14.8-aarch64), give --digest sha256:HEX, or for apply --from-dir DIR",
         ));
     }
     Ok(requests)
