@@ -9,7 +9,7 @@ use backon::Retryable;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::error::{Error, Result};
 use crate::http;
@@ -57,6 +57,43 @@ impl Resolver {
         }
     }
 
+    /// Authenticates once per repository before the concurrent pulls, so they all reuse one
+    /// cached token and (over HTTP/2) one connection instead of each pinging `/v2/` on a
+    /// connection of its own. Errors are left for the pulls to report, with their messages.
+    pub async fn authenticate(&self, requests: &[ReleaseRequest]) {
+        let mut repositories: Vec<&str> = requests
+            .iter()
+            .filter_map(|r| match &r.locator {
+                ImageLocator::Tag { repository, .. } => Some(repository.as_str()),
+                ImageLocator::Digest(_) => None,
+            })
+            .collect();
+        repositories.sort_unstable();
+        repositories.dedup();
+        let logins = repositories.into_iter().map(|repository| async move {
+            let reference = reference_for(repository, "latest");
+            let auth = self.registry_auth(repository);
+            if let Err(e) = self
+                .client
+                .auth(&reference, &auth, RegistryOperation::Pull)
+                .await
+            {
+                tracing::debug!("authenticating to {repository} failed: {e}");
+            }
+        });
+        futures::future::join_all(logins).await;
+    }
+
+    fn registry_auth(&self, repository: &str) -> RegistryAuth {
+        match self.auth.lookup(repository) {
+            Some(Credentials::Basic { username, password }) => {
+                RegistryAuth::Basic(username.clone(), password.clone())
+            }
+            Some(Credentials::Bearer(t)) => RegistryAuth::Bearer(t.clone()),
+            None => RegistryAuth::Anonymous,
+        }
+    }
+
     /// The digest of `request`: taken from the input when it names one, else from the registry.
     pub async fn resolve(&self, request: &ReleaseRequest) -> Result<Digest> {
         let (repository, tag) = match &request.locator {
@@ -68,13 +105,7 @@ impl Resolver {
         // oci-spec's large reference regex, the biggest CPU cost of a run.
         let reference = reference_for(repository, tag);
         let creds = self.auth.lookup(repository);
-        let registry_auth = match creds {
-            Some(Credentials::Basic { username, password }) => {
-                RegistryAuth::Basic(username.clone(), password.clone())
-            }
-            Some(Credentials::Bearer(t)) => RegistryAuth::Bearer(t.clone()),
-            None => RegistryAuth::Anonymous,
-        };
+        let registry_auth = self.registry_auth(repository);
         tracing::debug!(%pullspec, auth = ?creds.map(|_| "from auth file"), "resolving digest");
         let pull = || async {
             self.client
