@@ -63,6 +63,24 @@ impl Env {
         cmd.args(args).args(extra);
         cmd
     }
+    /// `apply --from-dir PATH` with the trusted keyring and the admin kubeconfig.
+    fn apply_from(&self, path: &std::path::Path) -> assert_cmd::Command {
+        self.cmd_with_token(
+            "apply",
+            ADMIN_TOKEN,
+            true,
+            &["--from-dir", path.to_str().unwrap()],
+        )
+    }
+    /// The ConfigMap `oc adm release mirror` would write for `version`, holding the store's
+    /// `signature-N` as key `-1`.
+    fn oc_style_cm(&self, version: &str, n: u32) -> Value {
+        let h = self.digest_hex(version);
+        signature_cm(
+            format!("sha256-{h}"),
+            &[(format!("sha256-{h}-1"), &self.store_sig(version, n))],
+        )
+    }
     fn digest_hex(&self, version: &str) -> String {
         self.peers.digest(version, "x86_64")["sha256:".len()..].to_string()
     }
@@ -258,10 +276,7 @@ fn from_dir_reads_oc_and_oc_mirror_files_and_refuses_others() {
     std::fs::create_dir_all(&dir).unwrap();
     let h1 = env.digest_hex("4.10.1");
     // `oc adm release mirror`: one JSON ConfigMap per digest.
-    let oc = signature_cm(
-        format!("sha256-{h1}"),
-        &[(format!("sha256-{h1}-1"), &env.store_sig("4.10.1", 1))],
-    );
+    let oc = env.oc_style_cm("4.10.1", 1);
     std::fs::write(
         dir.join(format!("signature-sha256-{}.json", &h1[..16])),
         oc.to_string(),
@@ -277,15 +292,10 @@ fn from_dir_reads_oc_and_oc_mirror_files_and_refuses_others() {
         ],
     );
     std::fs::write(dir.join("signature-configmap.json"), mirror.to_string()).unwrap();
-    env.cmd_with_token(
-        "apply",
-        ADMIN_TOKEN,
-        true,
-        &["--from-dir", dir.to_str().unwrap()],
-    )
-    .assert()
-    .success()
-    .stdout(contains("serverside-applied").count(3));
+    env.apply_from(&dir)
+        .assert()
+        .success()
+        .stdout(contains("serverside-applied").count(3));
     for v in ["4.10.1", "4.11.0", "4.11.1"] {
         assert!(env.cm(v).is_some(), "{v} not applied");
     }
@@ -304,15 +314,10 @@ fn from_dir_reads_oc_and_oc_mirror_files_and_refuses_others() {
     )
     .unwrap();
     env.server.reset_log();
-    env.cmd_with_token(
-        "apply",
-        ADMIN_TOKEN,
-        true,
-        &["--from-dir", other.to_str().unwrap()],
-    )
-    .assert()
-    .code(2)
-    .stderr(contains("a.yaml").and(contains("not a signature ConfigMap")));
+    env.apply_from(&other)
+        .assert()
+        .code(2)
+        .stderr(contains("a.yaml").and(contains("not a signature ConfigMap")));
     assert!(env.writes().is_empty());
 }
 
@@ -321,21 +326,12 @@ fn from_dir_with_an_untrusted_signature_applies_nothing() {
     let env = Env::new();
     let dir = env.home.path().join("rogue");
     std::fs::create_dir_all(&dir).unwrap();
-    let h2 = env.digest_hex("4.10.2");
-    let cm = signature_cm(
-        format!("sha256-{h2}"),
-        &[(format!("sha256-{h2}-1"), &env.store_sig("4.10.2", 1))],
-    );
+    let cm = env.oc_style_cm("4.10.2", 1);
     std::fs::write(dir.join("rogue.json"), cm.to_string()).unwrap();
-    env.cmd_with_token(
-        "apply",
-        ADMIN_TOKEN,
-        true,
-        &["--from-dir", dir.to_str().unwrap()],
-    )
-    .assert()
-    .code(3)
-    .stderr(contains("unknown key"));
+    env.apply_from(&dir)
+        .assert()
+        .code(3)
+        .stderr(contains("unknown key"));
     assert!(env.writes().is_empty());
 }
 
@@ -359,10 +355,7 @@ fn conflict_needs_force_conflicts() {
     let env = Env::new();
     let hex = env.digest_hex("4.10.6");
     // Another manager owns key -1 with a different value (the rogue signature-1).
-    let other = signature_cm(
-        format!("sha256-{hex}"),
-        &[(format!("sha256-{hex}-1"), &env.store_sig("4.10.6", 1))],
-    );
+    let other = env.oc_style_cm("4.10.6", 1);
     let (code, v) = env.server.request(
         Some(ADMIN_TOKEN),
         "PATCH",
@@ -673,15 +666,10 @@ fn oc_mirror_json_and_yaml_twins_apply_each_signature_once_and_a_file_path_works
     );
     std::fs::write(dir.join("signature-configmap.json"), cm.to_string()).unwrap();
     std::fs::write(dir.join("signature-configmap.yaml"), cm.to_string()).unwrap();
-    env.cmd_with_token(
-        "apply",
-        ADMIN_TOKEN,
-        true,
-        &["--from-dir", dir.to_str().unwrap()],
-    )
-    .assert()
-    .success()
-    .stdout(contains("(1 signature)"));
+    env.apply_from(&dir)
+        .assert()
+        .success()
+        .stdout(contains("(1 signature)"));
     let keys = env.cm("4.11.6").unwrap()["binaryData"]
         .as_object()
         .unwrap()
@@ -693,24 +681,12 @@ fn oc_mirror_json_and_yaml_twins_apply_each_signature_once_and_a_file_path_works
         "apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata:\n  name: x\n",
     )
     .unwrap();
-    env.cmd_with_token(
-        "apply",
-        ADMIN_TOKEN,
-        true,
-        &["--from-dir", dir.to_str().unwrap()],
-    )
-    .assert()
-    .code(2)
-    .stderr(contains("idms-oc-mirror.yaml").and(contains("signature-configmap.json")));
+    env.apply_from(&dir)
+        .assert()
+        .code(2)
+        .stderr(contains("idms-oc-mirror.yaml").and(contains("signature-configmap.json")));
     let file = dir.join("signature-configmap.json");
-    env.cmd_with_token(
-        "apply",
-        ADMIN_TOKEN,
-        true,
-        &["--from-dir", file.to_str().unwrap()],
-    )
-    .assert()
-    .success();
+    env.apply_from(&file).assert().success();
 }
 
 #[test]
