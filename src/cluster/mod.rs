@@ -18,7 +18,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::Request;
 use kube::Resource;
 
-use crate::configmap::{NAMESPACE, SIGNATURE_LABEL};
+use crate::configmap::NAMESPACE;
 use crate::error::{Error, Result};
 use crate::http;
 
@@ -147,13 +147,6 @@ impl Cluster {
                 self.server
             )),
         })
-    }
-
-    /// Every ConfigMap in `openshift-config-managed` with the signature label.
-    pub async fn signature_configmaps(&self) -> Result<Vec<ConfigMap>> {
-        let lp = ListParams::default().labels(SIGNATURE_LABEL);
-        self.list_configmaps(&lp, Operation::new("list", "configmaps", None))
-            .await
     }
 
     /// Every ConfigMap in `openshift-config-managed` (the trust ConfigMap is found by annotation).

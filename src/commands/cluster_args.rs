@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use k8s_openapi::api::core::v1::ConfigMap;
 
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::error::Result;
@@ -40,13 +41,32 @@ pub async fn choose_trust(
     if let Some(t) = keyring_trust {
         return Ok(t);
     }
-    if let Some(cluster) = cluster {
-        let cms = cluster.all_configmaps().await?;
-        if let Some(t) = crate::cluster::trust::from_configmaps(&cms) {
-            return t;
-        }
+    match cluster {
+        Some(cluster) => trust_from(None, &cluster.all_configmaps().await?),
+        None => Ok(Trust::builtin()),
     }
-    Ok(Trust::builtin())
+}
+
+/// The same order, from the ConfigMaps of `openshift-config-managed` already read.
+pub fn trust_from(keyring_trust: Option<Trust>, configmaps: &[ConfigMap]) -> Result<Trust> {
+    if let Some(t) = keyring_trust {
+        return Ok(t);
+    }
+    crate::cluster::trust::from_configmaps(configmaps).unwrap_or_else(|| Ok(Trust::builtin()))
+}
+
+/// Reads `openshift-config-managed` once: the signature ConfigMaps and the trust in force.
+pub async fn read_cluster(
+    cluster: &Cluster,
+    keyring_trust: Option<Trust>,
+) -> Result<(Vec<ConfigMap>, Trust)> {
+    let all = cluster.all_configmaps().await?;
+    let trust = trust_from(keyring_trust, &all)?;
+    let signatures = all
+        .into_iter()
+        .filter(crate::configmap::is_signature_configmap)
+        .collect();
+    Ok((signatures, trust))
 }
 
 /// One line saying which trust is in force.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use clap::Args;
 use serde_json::json;
 
-use super::cluster_args::{choose_trust, KubeArgs};
+use super::cluster_args::{read_cluster, KubeArgs};
 use crate::configmap;
 use crate::error::Result;
 use crate::release::Digest;
@@ -48,11 +48,7 @@ struct Row {
 pub async fn run(args: ListArgs) -> Result<()> {
     let keyring_trust = super::keyring_trust_from(&args.keyrings)?;
     let cluster = args.kube.connect().await?;
-    let (cms, trust) = tokio::join!(
-        cluster.signature_configmaps(),
-        choose_trust(keyring_trust, Some(&cluster))
-    );
-    let (cms, trust) = (cms?, trust?);
+    let (cms, trust) = read_cluster(&cluster, keyring_trust).await?;
     let mut by_digest: BTreeMap<Digest, Row> = BTreeMap::new();
     for cm in &cms {
         let name = cm.metadata.name.clone().unwrap_or_default();

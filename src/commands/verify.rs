@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use super::cluster_args::{choose_trust, KubeArgs};
+use super::cluster_args::{read_cluster, KubeArgs};
 use crate::cli::ReleaseArgs;
 use crate::configmap;
 use crate::error::{Error, Result};
@@ -52,11 +52,7 @@ pub async fn run(args: VerifyArgs) -> Result<()> {
             }
             out
         };
-    let (cms, trust) = tokio::join!(
-        cluster.signature_configmaps(),
-        choose_trust(keyring_trust, Some(&cluster))
-    );
-    let (cms, trust) = (cms?, trust?);
+    let (cms, trust) = read_cluster(&cluster, keyring_trust).await?;
     let now = std::time::SystemTime::now();
     let mut rows = Vec::new();
     let mut failures = 0;
