@@ -27,12 +27,18 @@ pub fn parse_requests(args: &ReleaseArgs) -> Result<Vec<ReleaseRequest>> {
         arch: args.arch,
         release_repo: args.release_repo.clone(),
     };
-    let mut requests = Vec::new();
-    for r in &args.releases {
-        requests.push(release::parse_release(r, &opts)?);
-    }
-    for d in &args.digest {
-        requests.push(release::parse_digest_flag(d)?);
+    let mut requests: Vec<ReleaseRequest> = Vec::new();
+    let parsed = args
+        .releases
+        .iter()
+        .map(|r| release::parse_release(r, &opts))
+        .chain(args.digest.iter().map(|d| release::parse_digest_flag(d)));
+    for request in parsed {
+        let request = request?;
+        // `4.4.0 4.4.0-x86_64` name one release: do its work (and its write) once.
+        if !requests.iter().any(|r| r.locator == request.locator) {
+            requests.push(request);
+        }
     }
     if requests.is_empty() {
         return Err(Error::usage(
@@ -141,4 +147,27 @@ pub fn worst(errors: Vec<Error>) -> Result<()> {
         crate::error::ErrorKind::Usage => Error::usage(message),
         crate::error::ErrorKind::Failure => Error::failure(message),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_same_release_named_twice_is_done_once() {
+        let cli = crate::cli::Cli::parse_from([
+            "oc-release-signature",
+            "fetch",
+            "4.4.0",
+            "4.4.0-x86_64",
+            "4.4.0-aarch64",
+        ]);
+        let crate::cli::Command::Fetch(args) = cli.command else {
+            panic!("fetch")
+        };
+        let requests = parse_requests(&args.release).unwrap();
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests[0].input, "4.4.0");
+    }
 }
