@@ -53,6 +53,16 @@ fn kubectl(srv: &ApiServer, token: &str, args: &[&str]) -> Output {
     out
 }
 
+/// `kubectl apply --server-side --field-manager=MANAGER -f FILE` as `token`.
+fn server_side_apply(srv: &ApiServer, token: &str, manager: &str, file: &str) -> Output {
+    let manager = format!("--field-manager={manager}");
+    kubectl(
+        srv,
+        token,
+        &["apply", "--server-side", &manager, "-f", file],
+    )
+}
+
 fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -109,11 +119,7 @@ fn server_side_apply_creates_then_is_a_no_op() {
         "cm.json",
         &sig_cm("sha256-abc", "sha256-abc-1", "aGVsbG8="),
     );
-    let out = ok(&kubectl(
-        &srv,
-        ADMIN_TOKEN,
-        &["apply", "--server-side", "--field-manager=a", "-f", &f],
-    ));
+    let out = ok(&server_side_apply(&srv, ADMIN_TOKEN, "a", &f));
     assert!(
         out.contains("configmap/sha256-abc serverside-applied"),
         "{out}"
@@ -129,11 +135,7 @@ fn server_side_apply_creates_then_is_a_no_op() {
                "f:metadata": {"f:labels": {"f:release.openshift.io/verification-signatures": {}}}})
     );
 
-    let out = ok(&kubectl(
-        &srv,
-        ADMIN_TOKEN,
-        &["apply", "--server-side", "--field-manager=a", "-f", &f],
-    ));
+    let out = ok(&server_side_apply(&srv, ADMIN_TOKEN, "a", &f));
     assert!(
         out.contains("serverside-applied") || out.contains("unchanged"),
         "{out}"
@@ -160,21 +162,13 @@ fn apply_conflict_names_the_other_manager_and_force_takes_over() {
         "a.json",
         &sig_cm("sha256-abc", "sha256-abc-1", "aGVsbG8="),
     );
-    ok(&kubectl(
-        &srv,
-        ADMIN_TOKEN,
-        &["apply", "--server-side", "--field-manager=a", "-f", &a],
-    ));
+    ok(&server_side_apply(&srv, ADMIN_TOKEN, "a", &a));
     let b = write(
         srv.dir(),
         "b.json",
         &sig_cm("sha256-abc", "sha256-abc-1", "d29ybGQ="),
     );
-    let out = kubectl(
-        &srv,
-        ADMIN_TOKEN,
-        &["apply", "--server-side", "--field-manager=b", "-f", &b],
-    );
+    let out = server_side_apply(&srv, ADMIN_TOKEN, "b", &b);
     fails_with(
         &out,
         r#"Apply failed with 1 conflict: conflict with "a" using v1: .binaryData.sha256-abc-1"#,
@@ -301,11 +295,7 @@ fn dry_run_server_apply_changes_nothing() {
     assert!(out.contains("serverside-applied (server dry run)"), "{out}");
     assert!(srv.get_configmap(NS, "sha256-abc").is_none());
 
-    ok(&kubectl(
-        &srv,
-        ADMIN_TOKEN,
-        &["apply", "--server-side", "--field-manager=a", "-f", &f],
-    ));
+    ok(&server_side_apply(&srv, ADMIN_TOKEN, "a", &f));
     let before = srv.get_configmap(NS, "sha256-abc").unwrap();
     let g = write(
         srv.dir(),
@@ -345,11 +335,7 @@ fn readonly_token_is_forbidden_to_apply() {
         "cm.json",
         &sig_cm("sha256-abc", "sha256-abc-1", "aGVsbG8="),
     );
-    let out = kubectl(
-        &srv,
-        READONLY_TOKEN,
-        &["apply", "--server-side", "--field-manager=a", "-f", &f],
-    );
+    let out = server_side_apply(&srv, READONLY_TOKEN, "a", &f);
     fails_with(
         &out,
         r#"Error from server (Forbidden): configmaps "sha256-abc" is forbidden: User "readonly" cannot patch resource "configmaps" in API group "" in the namespace "openshift-config-managed""#,
@@ -417,11 +403,7 @@ fn validation_errors_are_the_servers_words() {
         "metadata": {"name": "big", "namespace": NS}, "binaryData": {"blob": big}}),
     );
     fails_with(
-        &kubectl(
-            &srv,
-            ADMIN_TOKEN,
-            &["apply", "--server-side", "--field-manager=a", "-f", &big],
-        ),
+        &server_side_apply(&srv, ADMIN_TOKEN, "a", &big),
         r#"The ConfigMap "big" is invalid: []: Too long: must have at most 1048576 bytes"#,
     );
     let nope = write(
@@ -432,11 +414,7 @@ fn validation_errors_are_the_servers_words() {
         "metadata": {"name": "x", "namespace": "nope"}, "data": {"k": "v"}}),
     );
     fails_with(
-        &kubectl(
-            &srv,
-            ADMIN_TOKEN,
-            &["apply", "--server-side", "--field-manager=a", "-f", &nope],
-        ),
+        &server_side_apply(&srv, ADMIN_TOKEN, "a", &nope),
         r#"Error from server (NotFound): namespaces "nope" not found"#,
     );
     for name in ["Bad_Name", "badkey", "big"] {

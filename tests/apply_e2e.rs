@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use common::apiserver::{ApiServer, ApiServerOptions, ADMIN_TOKEN, READONLY_TOKEN};
-use common::peers::{binary, Peers};
+use common::peers::{binary, json_stdout, Peers};
 use common::tripwire::Tripwire;
 use predicates::prelude::*;
 use predicates::str::contains;
@@ -440,13 +440,7 @@ fn list_and_verify_before_and_after_apply() {
             .and(contains("4.11.0"))
             .and(contains("verified")),
     );
-    let out = run(&["verify", "--digest", &d1, "-o", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: Value = serde_json::from_slice(&out).unwrap();
+    let v = json_stdout(&mut run(&["verify", "--digest", &d1, "-o", "json"]));
     assert_keys(&v, &["kind", "apiVersion", "trust", "items"]);
     assert_eq!(v["kind"], "ReleaseVerification");
     assert_keys(
@@ -463,13 +457,7 @@ fn list_and_verify_before_and_after_apply() {
     );
     assert_eq!(v["items"][0]["verified"], true);
     assert_eq!(v["items"][0]["reason"], Value::Null);
-    let out = run(&["list", "-o", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: Value = serde_json::from_slice(&out).unwrap();
+    let v = json_stdout(&mut run(&["list", "-o", "json"]));
     assert_keys(&v, &["kind", "apiVersion", "trust", "items"]);
     assert_eq!(v["kind"], "ReleaseSignatureList");
     let items = v["items"].as_array().unwrap();

@@ -6,7 +6,7 @@ mod common;
 use std::net::TcpListener;
 use std::path::Path;
 
-use common::peers::{binary, Peers};
+use common::peers::{binary, json_stdout, Peers};
 use common::tripwire::Tripwire;
 use predicates::prelude::*;
 use predicates::str::contains;
@@ -467,16 +467,12 @@ fn the_next_store_is_used_when_one_is_unreachable() {
         .local_addr()
         .unwrap();
     let dead = format!("https://{closed}/signatures");
-    let out = binary(tmp.path())
-        .args(["fetch", "4.10.1", "--signature-store", &dead])
-        .args(peers.source_args())
-        .args(["-o", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = json_stdout(
+        binary(tmp.path())
+            .args(["fetch", "4.10.1", "--signature-store", &dead])
+            .args(peers.source_args())
+            .args(["-o", "json"]),
+    );
     let source = v["releases"][0]["signatures"][0]["source"]
         .as_str()
         .unwrap();

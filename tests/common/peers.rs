@@ -100,3 +100,9 @@ impl Peers {
         fpr[fpr.len() - 16..].to_uppercase()
     }
 }
+
+/// Runs `cmd`, requires success, and parses its stdout as JSON.
+pub fn json_stdout(cmd: &mut assert_cmd::Command) -> serde_json::Value {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    serde_json::from_slice(&out).expect("stdout is JSON")
+}
