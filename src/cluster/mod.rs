@@ -4,6 +4,7 @@
 //! Requests are built with kube's typed request builders and sent raw, so the status, the
 //! `Status` body and `Retry-After` are all at hand for retries and for messages.
 
+mod client;
 pub mod errors;
 pub mod trust;
 
@@ -82,8 +83,7 @@ impl Cluster {
             .to_string()
             .trim_end_matches('/')
             .to_string();
-        let client = kube::Client::try_from(config)
-            .map_err(|e| Error::failure(format!("cannot set up a client for {server}: {e}")))?;
+        let client = client::build(config, &server)?;
         Ok(Cluster { client, server })
     }
 
