@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: `oc-release-signature apply` against the manual procedure from the OpenShift docs,
 # both against the same peers with an added latency of DELAY ms (default 50) per round trip:
-#   - registry (docker-registry, TLS + basic auth) behind bench/delay_proxy.py, which holds each
+#   - registry (docker-registry, TLS + basic auth) behind tests/peers/delay_proxy.py, which holds each
 #     client->server chunk DELAY ms (so a request on an open connection costs ~DELAY, a new TLS
 #     connection one more DELAY for the handshake);
 #   - signature store (tests/peers/store.py): DELAY ms per request (<state>/store-delay-ms);
@@ -170,7 +170,7 @@ done
 # ---------------------------------------------------------------------------------------------
 # Delays: store and registry proxy
 echo "$DELAY_MS" >"$STORE_DELAY_FILE"
-python3 bench/delay_proxy.py --target "$REGISTRY" --delay-ms "$DELAY_MS" \
+python3 tests/peers/delay_proxy.py --target "$REGISTRY" --delay-ms "$DELAY_MS" \
   --ready-file "$W/proxy.port" --log "$W/proxy.log" >/dev/null 2>"$W/proxy.stderr" </dev/null &
 PIDS+=($!)
 for _ in $(seq 1 200); do [[ -s $W/proxy.port ]] && break; sleep 0.05; done

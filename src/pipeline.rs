@@ -80,6 +80,7 @@ impl Pipeline {
     /// Resolves and fetches every request concurrently (no trust needed yet, so a caller can
     /// read the cluster's trust at the same time); results come back in request order.
     pub async fn gather(&self, requests: &[ReleaseRequest]) -> Vec<Result<Gathered>> {
+        self.fetcher.preconnect(&self.stores);
         self.resolver.authenticate(requests).await;
         let progress = crate::ui::progress(requests.len(), self.quiet, "resolving and fetching");
         let results = stream::iter(requests)

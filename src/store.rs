@@ -167,6 +167,24 @@ impl SignatureFetcher {
         }
     }
 
+    /// Opens the connection to the store asked first while the registry is still resolving
+    /// digests, so the burst of `signature-N` requests finds it up: over HTTP/2 they then share
+    /// it (one TLS handshake per run) instead of racing to open one each. One HEAD of the
+    /// store's base URL, in the background; its answer is ignored.
+    pub fn preconnect(&self, stores: &[SignatureStore]) {
+        let Some(SignatureStore::Http(url)) = stores.first() else {
+            return;
+        };
+        let request = self.client.head(url.clone());
+        let store = stores[0].to_string();
+        tokio::spawn(async move {
+            match request.send().await {
+                Ok(resp) => tracing::debug!("{store}: connected ({:?})", resp.version()),
+                Err(e) => tracing::debug!("{store}: could not connect ahead: {e}"),
+            }
+        });
+    }
+
     /// Asks the stores in order; the next store is consulted only when the previous ones were
     /// unreachable or had nothing (the official stores serve the same files).
     pub async fn fetch(&self, stores: &[SignatureStore], digest: &Digest) -> FetchReport {

@@ -149,6 +149,30 @@ impl Cluster {
         })
     }
 
+    /// Asks the API server for `/version`. When nothing else needs reading before the applies
+    /// (trust from `--keyring`), this opens the connection the applies then share (one TLS
+    /// handshake per run) and shows early that the credentials are accepted: an expired
+    /// token answers 401 here, while the registry and stores are still being asked.
+    pub async fn check_credentials(&self) -> Result<()> {
+        let op = Operation::new("get", "version", None).cluster_scoped();
+        let body = self
+            .send(
+                || {
+                    http_req::Request::get("/version")
+                        .body(Vec::new())
+                        .map_err(|e| Error::failure(format!("cannot build the API request: {e}")))
+                },
+                &op,
+            )
+            .await?;
+        let version = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("gitVersion")?.as_str().map(str::to_string))
+            .unwrap_or_else(|| "an unknown version".into());
+        tracing::info!("API server {} runs Kubernetes {version}", self.server);
+        Ok(())
+    }
+
     /// Every ConfigMap in `openshift-config-managed` (the trust ConfigMap is found by annotation).
     pub async fn all_configmaps(&self) -> Result<Vec<ConfigMap>> {
         self.list_configmaps(

@@ -33,12 +33,16 @@ impl KubeArgs {
 }
 
 /// Trust in the documented order: `--keyring` files, else the cluster's release-verification
-/// ConfigMap, else the built-in Red Hat keyring.
+/// ConfigMap, else the built-in Red Hat keyring. With `--keyring` and a cluster, the cluster
+/// is still asked once (its credentials checked, its connection opened for the applies).
 pub async fn choose_trust(
     keyring_trust: Option<Trust>,
     cluster: Option<&Cluster>,
 ) -> Result<Trust> {
     if let Some(t) = keyring_trust {
+        if let Some(cluster) = cluster {
+            cluster.check_credentials().await?;
+        }
         return Ok(t);
     }
     match cluster {

@@ -141,7 +141,13 @@ impl ApiServer {
 
     /// Writes a kubeconfig for `token` (context "test", CA = the peers' CA_FILE) and returns its path.
     pub fn kubeconfig(&self, token: &str) -> PathBuf {
-        let path = self.dir.path().join(format!("kubeconfig-{token}"));
+        self.kubeconfig_at(&self.url, token)
+    }
+
+    /// Like [`ApiServer::kubeconfig`], with `url` as the server (a front or proxy before it).
+    pub fn kubeconfig_at(&self, url: &str, token: &str) -> PathBuf {
+        let name = format!("{url}-{token}").replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+        let path = self.dir.path().join(format!("kubeconfig-{name}"));
         let text = format!(
             "apiVersion: v1\n\
              kind: Config\n\
@@ -160,7 +166,7 @@ impl ApiServer {
                  cluster: test\n    \
                  user: test\n\
              current-context: test\n",
-            url = self.url,
+            url = url,
             ca = json_str(&self.ca_file.display().to_string()),
             token = json_str(token),
         );

@@ -4,7 +4,8 @@
 #   - docker-registry over TLS without auth (anonymous)
 #   - an HTTPS signature store (tests/peers/store.py)
 #   - GnuPG keys (trusted, second, rogue) and signatures for a set of release tags
-# and write <state>/env (KEY=VALUE lines) for the tests.
+# and write <state>/env (KEY=VALUE lines) for the tests. It also installs nginx, which tests
+# start per test as an HTTP/2 front (h2front.sh).
 #
 # State dir: $OCRS_PEERS_DIR, else <repo>/target/peers. Idempotent: when the peers are already
 # running it only re-arms the flaky-store list and exits. When the build is complete but the
@@ -40,6 +41,8 @@ install_tools() {
   for t in "${!pkg[@]}"; do
     command -v "$t" >/dev/null 2>&1 || missing+=("${pkg[$t]}")
   done
+  # nginx, the HTTP/2 front of h2front.sh, is in /usr/sbin (not on a non-root PATH).
+  [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
   [[ ${#missing[@]} -eq 0 ]] && return 0
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   log "installing missing packages: ${missing[*]}"
