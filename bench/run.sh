@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark: `oc-release-signature apply` against the manual procedure from the OpenShift docs,
 # both against the same peers with an added latency of DELAY ms (default 50) per round trip:
-#   - registry (docker-registry, TLS + basic auth) behind tests/peers/delay_proxy.py, which holds each
-#     client->server chunk DELAY ms (so a request on an open connection costs ~DELAY, a new TLS
-#     connection one more DELAY for the handshake);
-#   - signature store (tests/peers/store.py): DELAY ms per request (<state>/store-delay-ms);
+#   - registry (docker-registry, TLS + basic auth) behind tests/peers/delay_proxy.py, which holds
+#     each client->server chunk DELAY ms (so a request on an open connection costs ~DELAY, a new
+#     TLS connection one more DELAY for the handshake);
+#   - signature store (tests/peers/store.py, the benchmark's own instance): DELAY ms per request;
 #   - test API server (tests/apiserver/apiserver.py --delay-ms DELAY): DELAY ms per request.
+# The store and API server sit behind Debian's nginx as an HTTP/2 TLS front
+# (tests/peers/h2front.sh), as a real API server and a CDN-served store speak HTTP/2.
 # Prints figures and PASS/MISS per target; a missed target never fails the script. It fails
 # (exit 1) only when something did not work (a run failed, the wrong number of ConfigMaps).
 #
@@ -61,6 +63,7 @@ command -v kubectl >/dev/null 2>&1 || die "kubectl is needed for the manual proc
 PIDS=()
 PEERS_STARTED=0
 STORE_DELAY_FILE=
+NGINX_PID_FILE=
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do
@@ -69,6 +72,7 @@ cleanup() {
   for pid in "${PIDS[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
+  [[ -n $NGINX_PID_FILE && -s $NGINX_PID_FILE ]] && kill -TERM "$(<"$NGINX_PID_FILE")" 2>/dev/null
   [[ -n $STORE_DELAY_FILE ]] && echo 0 >"$STORE_DELAY_FILE"
   if [[ $PEERS_STARTED == 1 && ${BENCH_KEEP_PEERS:-} != 1 ]]; then
     bash tests/peers/down.sh >/dev/null 2>&1 || true
@@ -90,7 +94,6 @@ peers_alive() {
 peers_alive || PEERS_STARTED=1
 bash tests/peers/up.sh || die "tests/peers/up.sh failed"
 set -a; source "$OCRS_PEERS_DIR/env"; set +a
-STORE_DELAY_FILE=$PEERS_DIR/store-delay-ms
 
 # ---------------------------------------------------------------------------------------------
 # Build
@@ -103,23 +106,24 @@ SRC_STATE="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.tom
 
 # ---------------------------------------------------------------------------------------------
 # Test API servers (one with DELAY ms per request, one without for the baseline), kubeconfigs
-start_api() { # name delay_ms -> sets API_<name> URL, writes $W/kubeconfig-<name>
-  local name=$1 delay=$2 url
-  python3 tests/apiserver/apiserver.py --cert "$TLS_CERT" --key "$TLS_KEY" --port 0 \
+start_api() { # name delay_ms -> sets API_<name> URL
+  local name=$1 delay=$2
+  python3 tests/apiserver/apiserver.py --plain --cert "$TLS_CERT" --key "$TLS_KEY" --port 0 \
     --ready-file "$W/api-$name.port" --delay-ms "$delay" --log "$W/api-$name.log" \
     >/dev/null 2>"$W/api-$name.stderr" </dev/null &
   PIDS+=($!)
   for _ in $(seq 1 200); do [[ -s $W/api-$name.port ]] && break; sleep 0.05; done
   [[ -s $W/api-$name.port ]] || { cat "$W/api-$name.stderr" >&2; die "test API server $name did not start"; }
-  url=https://127.0.0.1:$(<"$W/api-$name.port")
-  printf -v "API_$name" '%s' "$url"
-  cat >"$W/kubeconfig-$name" <<EOF
+  printf -v "API_$name" '%s' "http://127.0.0.1:$(<"$W/api-$name.port")"
+}
+write_kubeconfig() { # file server-url
+  cat >"$1" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
 - name: bench
   cluster:
-    server: $url
+    server: $2
     certificate-authority: $CA_FILE
 users:
 - name: admin
@@ -135,6 +139,31 @@ EOF
 }
 start_api delayed "$DELAY_MS"
 start_api nodelay 0
+
+# The benchmark's own signature store: the peers' signatures, its own delay file and log.
+STORE_DELAY_FILE=$W/store-delay-ms
+echo 0 >"$STORE_DELAY_FILE"
+python3 tests/peers/store.py --plain --dir "$STORE_DIR" --port 0 --cert "$TLS_CERT" --key "$TLS_KEY" \
+  --ready-file "$W/store.port" --log "$W/store.log" --delay-file "$STORE_DELAY_FILE" \
+  >/dev/null 2>"$W/store.stderr" </dev/null &
+PIDS+=($!)
+for _ in $(seq 1 200); do [[ -s $W/store.port ]] && break; sleep 0.05; done
+[[ -s $W/store.port ]] || { cat "$W/store.stderr" >&2; die "the benchmark's store did not start"; }
+STORE_PLAIN=http://127.0.0.1:$(<"$W/store.port")
+STORE_LOG=$W/store.log
+
+# HTTP/2 TLS fronts (Debian's nginx, tests/peers/h2front.sh) for the HTTP/1.1-only Python store
+# and API servers, as a real API server and a CDN-served store speak HTTP/2 themselves. The
+# delay stays in the Python servers, per request. Behind the front they serve plain HTTP, so
+# the front's upstream connections cost no Python TLS handshakes (harness CPU, not latency).
+bash tests/peers/h2front.sh "$W/h2front" "$TLS_CERT" "$TLS_KEY" "$STORE_PLAIN" "$API_delayed" "$API_nodelay" \
+  >"$W/h2front.env" || die "cannot start the nginx fronts (tests/peers/h2front.sh)"
+NGINX_PID_FILE=$W/h2front/nginx.pid
+STORE_FRONT=$(sed -n 's/^FRONT_0=//p' "$W/h2front.env")
+API_FRONT_delayed=$(sed -n 's/^FRONT_1=//p' "$W/h2front.env")
+API_FRONT_nodelay=$(sed -n 's/^FRONT_2=//p' "$W/h2front.env")
+write_kubeconfig "$W/kubeconfig-delayed" "$API_FRONT_delayed"
+write_kubeconfig "$W/kubeconfig-nodelay" "$API_FRONT_nodelay"
 API=$API_delayed
 KCFG=$W/kubeconfig-delayed
 
@@ -184,8 +213,8 @@ CERT_DIR=$W/certs.d; mkdir -p "$CERT_DIR"; cp "$CA_FILE" "$CERT_DIR/ca.crt"
 # one request to the store and one to the API server should each take about DELAY.
 probe() { curl -sS -o /dev/null --cacert "$CA_FILE" -w '%{time_connect} %{time_appconnect} %{time_total}\n' "$@"; }
 read -r _ hs_reg tot_reg < <(probe "https://$PROXY/v2/")
-read -r _ _ tot_store < <(probe "$STORE_URL/_ready")
-read -r _ _ tot_api < <(probe -H "Authorization: Bearer admin-token" "$API/version")
+read -r _ _ tot_store < <(probe "$STORE_FRONT/_ready")
+read -r _ _ tot_api < <(probe -H "Authorization: Bearer admin-token" "$API_FRONT_delayed/version")
 say "probe (s): registry via proxy TLS handshake $hs_reg, total $tot_reg; store $tot_store; API server $tot_api"
 
 # ---------------------------------------------------------------------------------------------
@@ -204,7 +233,7 @@ plugin_once() { # N logfile -> seconds on stdout
   delete_sig_cms
   t0=$EPOCHREALTIME
   if ! "$BIN" apply "${vs[@]}" --kubeconfig "$P_KCFG" --release-repo "$P_REPO" \
-       --registry-config "$P_AUTH" --ca-file "$CA_FILE" --signature-store "$STORE_URL" \
+       --registry-config "$P_AUTH" --ca-file "$CA_FILE" --signature-store "$STORE_FRONT" \
        >"$log" 2>&1; then
     say "plugin run N=$n failed (log $log):"; tail -n 20 "$log" >&2; touch "$W/FAILED"; echo NaN; return
   fi
@@ -224,7 +253,7 @@ manual_once() { # N logfile -> seconds on stdout
     # As a person pastes it, one release after the other (docs: digest, signature, ConfigMap).
     hex=$(skopeo inspect --raw --authfile "$W/auth.json" --cert-dir "$CERT_DIR" \
             "docker://$PROXY/ocp/release:$v-x86_64" 2>>"$log" | sha256sum | cut -d' ' -f1)
-    sig=$(curl --cacert "$CA_FILE" -s "$STORE_URL/sha256=$hex/signature-1" | base64 -w0)
+    sig=$(curl --cacert "$CA_FILE" -s "$STORE_FRONT/sha256=$hex/signature-1" | base64 -w0)
     kubectl apply --server-side --kubeconfig "$KCFG" --cache-dir "$W/kube-cache" -f - >>"$log" 2>&1 <<EOF || ok=0
 apiVersion: v1
 kind: ConfigMap
@@ -280,29 +309,51 @@ use_delayed
 delete_sig_cms
 
 # One traced 6-release plugin run: request completion times at the API server and the store,
-# and the proxy's connection log (target/bench/trace-6.log).
+# and the connection logs (target/bench/trace-6.log). Counting TCP proxies (no delay) sit
+# before the store and API fronts for this run, so every connection the plugin opens is
+# seen, including any that never carries a request; the registry proxy logs its own.
+start_counter() { # name target-host:port -> sets COUNT_<name> to 127.0.0.1:PORT
+  python3 tests/peers/delay_proxy.py --target "$2" --delay-ms 0 --ready-file "$W/count-$1.port" \
+    --log "$W/count-$1.log" >/dev/null 2>"$W/count-$1.stderr" </dev/null &
+  PIDS+=($!)
+  for _ in $(seq 1 200); do [[ -s $W/count-$1.port ]] && break; sleep 0.05; done
+  [[ -s $W/count-$1.port ]] || { cat "$W/count-$1.stderr" >&2; die "counting proxy $1 did not start"; }
+  printf -v "COUNT_$1" '%s' "127.0.0.1:$(<"$W/count-$1.port")"
+}
+start_counter store "${STORE_FRONT#https://}"
+start_counter api "${API_FRONT_delayed#https://}"
+write_kubeconfig "$W/kubeconfig-counted" "https://$COUNT_api"
+opened() { grep -c ' open$' "$1" 2>/dev/null || true; }
+REG_OPEN_BEFORE=$(opened "$W/proxy.log")
 mapfile -t vs < <(versions 6)
 delete_sig_cms
 T0=$EPOCHREALTIME
-python3 bench/stamp_logs.py --out "$W/trace-6.log" --t0 "$T0" api="$W/api-delayed.log" store="$STORE_LOG" proxy="$W/proxy.log" &
+python3 bench/stamp_logs.py --out "$W/trace-6.log" --t0 "$T0" api="$W/api-delayed.log" store="$STORE_LOG" \
+  proxy="$W/proxy.log" store-conn="$W/count-store.log" api-conn="$W/count-api.log" &
 STAMP_PID=$!; PIDS+=("$STAMP_PID")
 sleep 0.2
 ms_since() { python3 -c "print(f'{($1 - $2) * 1000:8.1f}')"; }
 PS=$EPOCHREALTIME
-"$BIN" apply "${vs[@]}" --kubeconfig "$KCFG" --release-repo "$PROXY/ocp/release" \
-  --registry-config "$W/auth.json" --ca-file "$CA_FILE" --signature-store "$STORE_URL" \
+"$BIN" apply "${vs[@]}" --kubeconfig "$W/kubeconfig-counted" --release-repo "$PROXY/ocp/release" \
+  --registry-config "$W/auth.json" --ca-file "$CA_FILE" --signature-store "https://$COUNT_store" \
   >"$W/trace-6.plugin.log" 2>&1 || touch "$W/FAILED"
 PE=$EPOCHREALTIME
 sleep 0.1
 kill -TERM "$STAMP_PID" 2>/dev/null || true; wait "$STAMP_PID" 2>/dev/null || true
 { echo "$(ms_since "$PS" "$T0") bench plugin started"; echo "$(ms_since "$PE" "$T0") bench plugin exited"; } >>"$W/trace-6.log"
 sort -n -s -k1,1 -o "$W/trace-6.log" "$W/trace-6.log"
+CONN_REG=$(( $(opened "$W/proxy.log") - REG_OPEN_BEFORE ))
+CONN_STORE=$(opened "$W/count-store.log")
+CONN_API=$(opened "$W/count-api.log")
+# The protocol the fronts saw for this run's requests (nginx access log: port conn proto ...).
+PROTO_STORE=$(awk -v p="${STORE_FRONT##*:}" '$1 == p {print $3}' "$W/h2front/access.log" | sort | uniq -c | tr -s ' ' | paste -sd, -)
+PROTO_API=$(awk -v p="${API_FRONT_delayed##*:}" '$1 == p {print $3}' "$W/h2front/access.log" | sort | uniq -c | tr -s ' ' | paste -sd, -)
 
 # CPU and memory of one 6-release run.
 delete_sig_cms
 /usr/bin/time -v -o "$W/time-6.txt" "$BIN" apply "${vs[@]}" --kubeconfig "$KCFG" \
   --release-repo "$PROXY/ocp/release" --registry-config "$W/auth.json" --ca-file "$CA_FILE" \
-  --signature-store "$STORE_URL" >"$W/time-6.plugin.log" 2>&1 || touch "$W/FAILED"
+  --signature-store "$STORE_FRONT" >"$W/time-6.plugin.log" 2>&1 || touch "$W/FAILED"
 USER_S=$(sed -n 's/^\s*User time (seconds): //p' "$W/time-6.txt")
 SYS_S=$(sed -n 's/^\s*System time (seconds): //p' "$W/time-6.txt")
 RSS_KB=$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$W/time-6.txt")
@@ -338,13 +389,14 @@ case "$(file -b "$BIN")" in *"not stripped"*) STRIPPED=not-stripped ;; *stripped
   echo "cpu $USER_S $SYS_S $RSS_KB"
   echo "help $HELP_MS"
   echo "size $SIZE_B $GZ_B $STRIPPED"
+  echo "conns $CONN_REG $CONN_STORE $CONN_API"
 } >"$W/results.txt"
 
 python3 - "$W/results.txt" "$DELAY_MS" "$HELP_HOW" "$SRC_STATE" "$REPS" "$MANUAL_REPS" <<'EOF'
 import sys
 path, delay_ms, help_how, src, reps, mreps = sys.argv[1:7]
 rt = float(delay_ms) / 1000.0
-rows, cpu, help_ms, size = [], None, None, None
+rows, cpu, help_ms, size, conns = [], None, None, None, None
 for line in open(path):
     f = line.split()
     if f[0] == "row":
@@ -355,6 +407,8 @@ for line in open(path):
         help_ms = " ".join(f[1:])
     elif f[0] == "size":
         size = f[1:]
+    elif f[0] == "conns":
+        conns = [int(x) for x in f[1:]]
 
 def mark(ok):
     return "PASS" if ok else "MISS"
@@ -384,6 +438,10 @@ for n, p, m, _, _, _ in rows:
 for n, p, m, _, _, b in rows:
     print(f"  round trips N={n:<2} <= 4 (+1 registry TLS handshake), (wall - no-delay wall) / {delay_ms} ms: "
           f"{(p - b) / rt:5.1f}   {mark(p - b <= 5 * rt)}")
+if conns:
+    reg, store, api = conns
+    print(f"  connections opened, one 6-release run: registry {reg}, store {store}, API server {api}"
+          f" (one TLS handshake per host)   {mark(conns == [1, 1, 1])}")
 if cpu:
     u, s, rss = float(cpu[0]), float(cpu[1]), int(cpu[2])
     print(f"  CPU user+sys, 6 releases < 50 ms: {(u + s) * 1000:.0f} ms (user {u * 1000:.0f}, sys {s * 1000:.0f})"
@@ -395,6 +453,36 @@ if size:
     b, gz, stripped = int(size[0]), int(size[1]), size[2]
     print(f"  release binary ({stripped}) < 15 MiB: {b / 1048576:.2f} MiB ({b} bytes; gzip -9 {gz / 1048576:.2f} MiB)"
           f"   {mark(b < 15 * 1048576)}")
+EOF
+
+# Milestones of the traced run, from its merged log.
+python3 - "$W/trace-6.log" "$DELAY_MS" <<'EOF'
+import sys
+rt = float(sys.argv[2])
+start = first_conn = last_sig = last_patch = end = None
+for line in open(sys.argv[1]):
+    f = line.split()
+    t, label, rest = float(f[0]), f[1], f[2:]
+    if label == "bench" and rest[-1] == "started":
+        start = t
+    elif label == "bench" and rest[-1] == "exited":
+        end = t
+    elif rest[-1:] == ["open"] and first_conn is None:
+        first_conn = t
+    elif label == "store" and "/signature-" in " ".join(rest):
+        last_sig = t
+    elif label == "api" and rest and rest[0] == "PATCH":
+        last_patch = t
+if None in (start, first_conn, last_sig, last_patch, end):
+    sys.exit(0)
+def at(t):
+    return f"+{t - start:.0f} ms ({(t - start) / rt:.1f} RT)"
+print()
+print("Traced 6-release run (target/bench/trace-6.log), after the process started:")
+print(f"  first connection opened {at(first_conn)}; last signature-N answered {at(last_sig)}; "
+      f"last apply answered {at(last_patch)}; exited {at(end)}")
+print(f"  first connection to last apply: {(last_patch - first_conn) / rt:.1f} RT "
+      "(registry TLS handshake, /v2/, manifest, signature-N, apply, plus the servers' own time)")
 EOF
 
 echo

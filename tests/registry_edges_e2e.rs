@@ -274,3 +274,32 @@ fn secrets_never_appear_in_output_even_with_vv() {
         assert!(!String::from_utf8_lossy(stream).contains(wrong));
     }
 }
+
+/// Many releases from a token registry cost one `/v2/` challenge and one token, not one each:
+/// the dependent chain stays challenge -> token -> manifests, whatever the number of releases.
+#[test]
+fn many_releases_share_one_challenge_and_one_token() {
+    let peers = Peers::get();
+    let tmp = tempfile::tempdir().unwrap();
+    let fake = FakeRegistry::start(&peers, tmp.path(), "token");
+    let config = auth_file(tmp.path(), &fake.host(), PASSWORD);
+    // The fake serves 4.10.1's manifest for every tag, so only the requests matter here.
+    let _ = fetch(
+        &peers,
+        tmp.path(),
+        &fake,
+        Some(&config),
+        &["4.10.1", "4.10.2", "4.10.3", "4.10.4"],
+    )
+    .output()
+    .unwrap();
+    let log = fake.log();
+    let count = |prefix: &str| log.lines().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(count("GET /v2/ "), 1, "{log}");
+    assert_eq!(count("GET /token 200"), 1, "{log}");
+    for v in ["4.10.1", "4.10.2", "4.10.3", "4.10.4"] {
+        let line = format!("GET /v2/ocp/release/manifests/{v}-x86_64 200 Bearer");
+        assert_eq!(count(&line), 1, "{log}");
+    }
+    assert_eq!(log.lines().count(), 6, "{log}");
+}

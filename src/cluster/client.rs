@@ -30,6 +30,9 @@ pub fn build(config: kube::Config, server: &str) -> Result<kube::Client> {
     let mut http = HttpConnector::new();
     // The cluster URL may be https (the usual case) or http; the TLS layer decides.
     http.enforce_http(false);
+    // Without it, Nagle's algorithm holds the second of several concurrent applies on one
+    // connection until the first is acknowledged (a delayed ACK: ~40 ms). reqwest does the same.
+    http.set_nodelay(true);
     let tls = config.rustls_client_config().map_err(|e| setup(&e))?;
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)

@@ -1837,7 +1837,7 @@ class Server(ThreadingHTTPServer):
         try:
             request.settimeout(60)
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            tls = self.ctx.wrap_socket(request, server_side=True)
+            tls = self.ctx.wrap_socket(request, server_side=True) if self.ctx else request
         except (ssl.SSLError, OSError):
             return
         try:
@@ -1858,6 +1858,9 @@ def main():
     ap = argparse.ArgumentParser(description="strict in-memory test API server (not a cluster)")
     ap.add_argument("--cert", required=True)
     ap.add_argument("--key", required=True)
+    ap.add_argument("--plain", action="store_true",
+                    help="serve plain HTTP: only behind a TLS front (tests/peers/h2front.sh), so "
+                         "the front's many upstream connections cost no Python TLS handshakes")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--ready-file")
@@ -1879,9 +1882,11 @@ def main():
     namespaces = [n.strip() for n in args.namespaces.split(",") if n.strip()]
     store = Store(namespaces, cv)
 
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(args.cert, args.key)
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx = None
+    if not args.plain:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.cert, args.key)
+        ctx.set_alpn_protocols(["http/1.1"])
     log_file = open(args.log, "a") if args.log else None
     httpd = Server((args.host, args.port), ctx, store, args.delay_ms, log_file)
     port = httpd.server_address[1]
@@ -1890,7 +1895,8 @@ def main():
         with open(tmp, "w") as f:
             f.write(str(port))
         os.replace(tmp, args.ready_file)
-    print(f"test apiserver listening on https://{args.host}:{port}", file=sys.stderr, flush=True)
+    scheme = "http" if args.plain else "https"
+    print(f"test apiserver listening on {scheme}://{args.host}:{port}", file=sys.stderr, flush=True)
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

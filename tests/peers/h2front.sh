@@ -7,7 +7,7 @@
 # Usage: h2front.sh DIR CERT KEY UPSTREAM_URL...
 #   DIR           a fresh directory for nginx's config, logs and pid file
 #   CERT, KEY     the server certificate and key the fronts present (the peers' TLS_CERT/TLS_KEY)
-#   UPSTREAM_URL  https://127.0.0.1:PORT of each peer to front
+#   UPSTREAM_URL  https://127.0.0.1:PORT or http://127.0.0.1:PORT of each peer to front
 # Prints one line per upstream, in order: FRONT_<i>=https://127.0.0.1:<port>, once every front
 # answers. nginx runs in the background; stop it with: kill "$(cat DIR/nginx.pid)".
 # Access log: DIR/access.log, one line per request:
@@ -60,14 +60,15 @@ http {
 EOF
   i=0
   for up in "$@"; do
-    hostport=${up#https://}
+    scheme=${up%%://*}
+    hostport=${up#*://}
     cat <<EOF
   upstream peer$i { server $hostport; keepalive 64; }
   server {
     listen 127.0.0.1:${PORTS[$i]} ssl http2;
     ssl_certificate $CERT;
     ssl_certificate_key $KEY;
-    location / { proxy_pass https://peer$i; }
+    location / { proxy_pass $scheme://peer$i; }
   }
 EOF
     i=$((i + 1))

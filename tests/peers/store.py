@@ -2,7 +2,11 @@
 """Test signature store: serves a directory over HTTPS, GET only (Python stdlib only).
 
 Usage: store.py --dir DIR --port PORT --cert CERT --key KEY --log FILE [--flaky FILE]
-                [--delay-file FILE] [--bind 127.0.0.1]
+                [--delay-file FILE] [--bind 127.0.0.1] [--plain] [--ready-file FILE]
+
+- --plain serves plain HTTP, only for use behind the TLS front of h2front.sh (the benchmark),
+  so the front's many upstream connections cost no Python TLS handshakes.
+- --port 0 picks a free port; --ready-file receives the port once listening.
 
 - Files under DIR are served at the same path (`/sha256=<hex>/signature-1`); 404 when missing.
 - Other methods than GET answer 405.
@@ -129,7 +133,8 @@ class TLSServer(ThreadingHTTPServer):
 
     def finish_request(self, request, client_address):
         try:
-            request = self.ctx.wrap_socket(request, server_side=True)
+            if self.ctx is not None:
+                request = self.ctx.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
             return
         try:
@@ -158,14 +163,24 @@ def main():
     p.add_argument("--log", required=True)
     p.add_argument("--flaky")
     p.add_argument("--delay-file")
+    p.add_argument("--plain", action="store_true")
+    p.add_argument("--ready-file")
     ARGS = p.parse_args()
     LOG = open(ARGS.log, "a", buffering=1)
 
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(ARGS.cert, ARGS.key)
+    ctx = None
+    if not ARGS.plain:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(ARGS.cert, ARGS.key)
     httpd = TLSServer((ARGS.bind, ARGS.port), Handler)
     httpd.ctx = ctx
-    print(f"store serving {ARGS.dir} on https://{ARGS.bind}:{ARGS.port}/", file=sys.stderr, flush=True)
+    port = httpd.server_address[1]
+    if ARGS.ready_file:
+        with open(ARGS.ready_file + ".tmp", "w") as f:
+            f.write(f"{port}\n")
+        os.replace(ARGS.ready_file + ".tmp", ARGS.ready_file)
+    scheme = "http" if ARGS.plain else "https"
+    print(f"store serving {ARGS.dir} on {scheme}://{ARGS.bind}:{port}/", file=sys.stderr, flush=True)
     httpd.serve_forever()
 
 
