@@ -4,6 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::CertificateDer;
+
 use crate::error::{Error, Result};
 
 /// Connect timeout for every outbound connection.
@@ -37,21 +40,125 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<u8>> {
     Ok(pem)
 }
 
-/// Builds the shared client, trusting the system roots plus `extra_ca_pem`.
-pub fn build_client(extra_ca_pem: Option<&[u8]>) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
+/// The certificate roots every HTTPS client of a run trusts: the system's plus `--ca-file`.
+///
+/// Why one value for all clients: on Linux the platform verifier that reqwest uses by default
+/// reads the system store (a bundle and a directory of ~150 files) again for every client it
+/// builds, and a run builds one for the stores and one inside oci-client for the registry:
+/// most of the start-up time of a run. On Linux that verifier is exactly "the system store
+/// as OpenSSL finds it, checked with webpki", so loading that store once and handing it to
+/// every client changes nothing but the cost. Elsewhere (macOS, Windows) the OS verifier does
+/// more than read roots, so it is kept and only `--ca-file` is added to it.
+#[derive(Clone, Debug, Default)]
+pub struct TrustRoots {
+    /// The system store, when it is read here (Linux); `None` leaves it to the OS verifier.
+    system: Option<Vec<CertificateDer<'static>>>,
+    /// The certificates of `--ca-file`.
+    extra: Vec<CertificateDer<'static>>,
+}
+
+impl TrustRoots {
+    /// The system roots (read once, on Linux) plus the PEM certificates in `extra_ca_pem`.
+    pub fn load(extra_ca_pem: Option<&[u8]>) -> Result<TrustRoots> {
+        let extra = match extra_ca_pem {
+            Some(pem) => parse_pem_certificates(pem)?,
+            None => Vec::new(),
+        };
+        Ok(TrustRoots {
+            system: cfg!(target_os = "linux").then(load_system_roots),
+            extra,
+        })
+    }
+
+    /// Every root as DER: the system's (when read here) and then `--ca-file`'s.
+    pub fn der(&self) -> impl Iterator<Item = &[u8]> {
+        self.system
+            .iter()
+            .flatten()
+            .chain(&self.extra)
+            .map(|c| c.as_ref())
+    }
+
+    /// Whether the system store was read here, so a client should use these roots only
+    /// (`tls_certs_only`) instead of its own verifier plus the extra ones.
+    pub fn replaces_system_verifier(&self) -> bool {
+        self.system.as_ref().is_some_and(|s| !s.is_empty())
+    }
+
+    fn reqwest_certificates(&self) -> Result<Vec<reqwest::Certificate>> {
+        self.der()
+            .map(|der| {
+                reqwest::Certificate::from_der(der)
+                    .map_err(|e| Error::failure(format!("cannot use a CA certificate: {e}")))
+            })
+            .collect()
+    }
+}
+
+/// The system store as OpenSSL would find it (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured).
+/// Unreadable entries are logged and skipped, as the platform verifier does.
+fn load_system_roots() -> Vec<CertificateDer<'static>> {
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::debug!("system CA store: {e}");
+    }
+    tracing::debug!("system CA store: {} certificates", found.certs.len());
+    found.certs
+}
+
+/// The certificates of a PEM bundle (`--ca-file`); anything else in the file is an error.
+fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| {
+            Error::usage(format!(
+                "--ca-file is not valid PEM ({e}): give the CA certificate(s), each between \
+                 -----BEGIN CERTIFICATE----- and -----END CERTIFICATE-----"
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(Error::usage(
+            "--ca-file holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ));
+    }
+    Ok(certs)
+}
+
+/// Builds the shared store client, trusting `roots`.
+pub fn build_client(roots: &TrustRoots) -> Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(30));
-    if let Some(pem) = extra_ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| Error::usage(format!("--ca-file is not valid PEM: {e}")))?;
-        builder = builder.tls_certs_merge(certs);
-    }
+    let certs = roots.reqwest_certificates()?;
+    let builder = if roots.replaces_system_verifier() {
+        builder.tls_certs_only(certs)
+    } else {
+        builder.tls_certs_merge(certs)
+    };
     builder
         .build()
         .map_err(|e| Error::failure(format!("cannot set up HTTPS: {e}")))
+}
+
+/// The certificate problem behind a connection error (`UnknownIssuer`, `Expired`,
+/// `NotValidForName`, ...), if that is what it is. Such an error is final: no retry can fix a
+/// certificate, so callers stop at once and say which CA to give instead of retrying.
+pub fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(rustls::Error::InvalidCertificate(why)) = error.downcast_ref() {
+        return Some(format!("{why:?}"));
+    }
+    // `io::Error::source` skips the error it wraps (often another io::Error), so look inside.
+    if let Some(inner) = error
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        if let Some(why) = certificate_problem(inner) {
+            return Some(why);
+        }
+    }
+    certificate_problem(error.source()?)
 }
 
 /// The retry policy for idempotent GETs: a few attempts with jittered exponential backoff.
@@ -83,6 +190,41 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ca_file_must_hold_well_formed_certificates() {
+        let broken =
+            b"-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
+        let e = TrustRoots::load(Some(broken)).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        assert!(e.to_string().contains("--ca-file is not valid PEM"), "{e}");
+
+        let e = TrustRoots::load(Some(b"just text")).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        assert!(e.to_string().contains("no PEM certificate"), "{e}");
+    }
+
+    #[test]
+    fn the_system_store_is_read_once_on_linux_and_replaces_the_verifier() {
+        let roots = TrustRoots::load(None).unwrap();
+        // The machines this runs on have a CA bundle; elsewhere the OS verifier is kept.
+        assert_eq!(roots.replaces_system_verifier(), cfg!(target_os = "linux"));
+        assert_eq!(roots.der().count() > 0, cfg!(target_os = "linux"));
+        install_crypto_provider();
+        build_client(&roots).unwrap();
+    }
+
+    #[test]
+    fn certificate_problems_are_found_inside_io_errors() {
+        let rustls_error =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // As hyper-rustls reports it: an io::Error inside an io::Error.
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_error);
+        let io = std::io::Error::other(inner);
+        assert_eq!(certificate_problem(&io).as_deref(), Some("UnknownIssuer"));
+        let other = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(certificate_problem(&other), None);
+    }
 
     #[test]
     fn only_5xx_and_429_are_retried() {

@@ -279,7 +279,11 @@ impl SignatureFetcher {
         let result = attempt
             .retry(http::backoff())
             .sleep(tokio::time::sleep)
-            .when(|e| matches!(e, Attempt::Network(_) | Attempt::Retryable(..)))
+            .when(|e| match e {
+                Attempt::Network(e) => http::certificate_problem(e).is_none(),
+                Attempt::Retryable(..) => true,
+                Attempt::Final(_) => false,
+            })
             .adjust(|e, d| match e {
                 Attempt::Retryable(_, Some(after)) => Some(*after),
                 _ => d,
@@ -308,7 +312,14 @@ enum Attempt {
 impl fmt::Display for Attempt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Attempt::Network(e) => write!(f, "unreachable: {}", crate::resolve::error_chain(e)),
+            Attempt::Network(e) => match http::certificate_problem(e) {
+                Some(why) => write!(
+                    f,
+                    "its TLS certificate is not trusted ({why}): if it is signed by a private CA, \
+                     pass that CA (PEM) with --ca-file FILE"
+                ),
+                None => write!(f, "unreachable: {}", crate::resolve::error_chain(e)),
+            },
             Attempt::Retryable(s, _) => write!(f, "HTTP {s} after retries"),
             Attempt::Final(s) => f.write_str(s),
         }
@@ -389,7 +400,8 @@ mod tests {
         }
         let store = SignatureStore::File(dir.path().to_path_buf());
         crate::http::install_crypto_provider();
-        let fetcher = SignatureFetcher::new(crate::http::build_client(None).unwrap(), 4);
+        let fetcher =
+            SignatureFetcher::new(crate::http::build_client(&Default::default()).unwrap(), 4);
         let report = fetcher.fetch(&[store], &d).await;
         assert_eq!(report.signatures.len(), 2);
         assert_eq!(report.answers[0].1, StoreAnswer::Found { count: 2 });
@@ -407,7 +419,8 @@ mod tests {
         std::fs::create_dir_all(&sub).unwrap();
         std::fs::write(sub.join("signature-1"), vec![0u8; MAX_SIGNATURE_BYTES + 1]).unwrap();
         crate::http::install_crypto_provider();
-        let fetcher = SignatureFetcher::new(crate::http::build_client(None).unwrap(), 4);
+        let fetcher =
+            SignatureFetcher::new(crate::http::build_client(&Default::default()).unwrap(), 4);
         let report = fetcher
             .fetch(&[SignatureStore::File(dir.path().to_path_buf())], &d)
             .await;

@@ -97,11 +97,19 @@ impl Cluster {
         let attempt = || async {
             let req = build().map_err(Attempt::Final)?;
             let req = req.map(kube::client::Body::from);
-            let resp = self
-                .client
-                .send(req)
-                .await
-                .map_err(|e| Attempt::Network(crate::resolve::error_chain(&e)))?;
+            let resp =
+                self.client
+                    .send(req)
+                    .await
+                    .map_err(|e| match http::certificate_problem(&e) {
+                        Some(why) => Attempt::Final(Error::failure(format!(
+                            "the API server at {} presented a TLS certificate that is not trusted \
+                         ({why}): check the cluster's certificate-authority(-data) in your \
+                         kubeconfig, or log in again with `oc login --certificate-authority=FILE`",
+                            self.server
+                        ))),
+                        None => Attempt::Network(crate::resolve::error_chain(&e)),
+                    })?;
             let status = resp.status().as_u16();
             let retry_after = resp
                 .headers()

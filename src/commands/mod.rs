@@ -98,8 +98,9 @@ pub fn prepare(args: &ReleaseArgs) -> Result<Prepared> {
         .map(http::read_ca_file)
         .transpose()?;
     let auth = AuthFile::load(args.registry_config.as_deref())?;
-    let resolver = Resolver::new(auth, ca.as_deref());
-    let fetcher = SignatureFetcher::new(http::build_client(ca.as_deref())?, HTTP_PARALLELISM);
+    let roots = http::TrustRoots::load(ca.as_deref())?;
+    let resolver = Resolver::new(auth, &roots);
+    let fetcher = SignatureFetcher::new(http::build_client(&roots)?, HTTP_PARALLELISM);
     Ok(Prepared {
         requests,
         stores,

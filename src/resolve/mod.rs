@@ -12,7 +12,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::error::{Error, Result};
-use crate::http;
+use crate::http::{self, TrustRoots};
 use crate::release::{Arch, Digest, ImageLocator, ReleaseRequest};
 
 pub use auth::{AuthFile, Credentials};
@@ -32,20 +32,28 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// A resolver trusting the system roots plus `extra_ca_pem`, with credentials from `auth`.
-    pub fn new(auth: AuthFile, extra_ca_pem: Option<&[u8]>) -> Resolver {
+    /// A resolver trusting `roots`, with credentials from `auth`.
+    pub fn new(auth: AuthFile, roots: &TrustRoots) -> Resolver {
+        let certificates: Vec<Certificate> = roots
+            .der()
+            .map(|der| Certificate {
+                encoding: CertificateEncoding::Der,
+                data: der.to_vec(),
+            })
+            .collect();
+        // Only these roots when they include the system's (read once for the run), else the
+        // OS verifier plus these.
+        let (tls_certs_only, extra_root_certificates) = if roots.replaces_system_verifier() {
+            (certificates, Vec::new())
+        } else {
+            (Vec::new(), certificates)
+        };
         let config = ClientConfig {
             protocol: ClientProtocol::Https,
             // A `-multi` tag must resolve to the list itself, never to one platform.
             platform_resolver: None,
-            extra_root_certificates: extra_ca_pem
-                .map(|pem| {
-                    vec![Certificate {
-                        encoding: CertificateEncoding::Pem,
-                        data: pem.to_vec(),
-                    }]
-                })
-                .unwrap_or_default(),
+            tls_certs_only,
+            extra_root_certificates,
             connect_timeout: Some(http::CONNECT_TIMEOUT),
             read_timeout: Some(http::READ_TIMEOUT),
             user_agent: http::USER_AGENT,
@@ -204,6 +212,13 @@ impl Resolver {
                 "registry {host} served {pullspec} with a Docker-Content-Digest header that disagrees \
                  with the body ({d}): refusing it"
             )),
+            OciDistributionError::RequestError(r) if http::certificate_problem(&r).is_some() => {
+                Error::failure(format!(
+                    "registry {host} presented a TLS certificate that is not trusted ({}) for \
+                     {pullspec}: if it is signed by a private CA, pass that CA (PEM) with --ca-file FILE",
+                    http::certificate_problem(&r).unwrap_or_default()
+                ))
+            }
             OciDistributionError::RequestError(r) => Error::failure(format!(
                 "cannot reach registry {host} for {pullspec}: {}: check the host name, your network or \
                  proxy, and --ca-file if the registry uses a private CA",
@@ -232,7 +247,10 @@ fn reference_for(repository: &str, tag: &str) -> Reference {
 /// Connection errors and 5xx/429 are retried; other answers are final.
 fn retryable(e: &OciDistributionError) -> bool {
     match e {
-        OciDistributionError::RequestError(r) => r.is_connect() || r.is_timeout() || r.is_request(),
+        OciDistributionError::RequestError(r) => {
+            http::certificate_problem(r).is_none()
+                && (r.is_connect() || r.is_timeout() || r.is_request())
+        }
         OciDistributionError::ServerError { code, .. } => http::retryable_status(*code),
         _ => false,
     }
