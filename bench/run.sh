@@ -483,6 +483,30 @@ print(f"  first connection opened {at(first_conn)}; last signature-N answered {a
       f"last apply answered {at(last_patch)}; exited {at(end)}")
 print(f"  first connection to last apply: {(last_patch - first_conn) / rt:.1f} RT "
       "(registry TLS handshake, /v2/, manifest, signature-N, apply, plus the servers' own time)")
+
+# Dependent request round trips, counted rather than divided out: the client->server chunks
+# the counting proxies saw (registry, store, API server), grouped into waves where a new wave
+# starts when the client sent nothing for more than half a round trip. A wave with no chunk of
+# 64 bytes or more (only ACKs, window updates) is not a request wave. The first wave opens the
+# connections (the registry's TLS handshake; the trust read and the store connection go out
+# with it); every later wave had to wait for an answer: that is a dependent round trip.
+chunks = []
+for line in open(sys.argv[1]):
+    f = line.split()
+    t, label = float(f[0]), f[1]
+    if label in ("proxy", "store-conn", "api-conn") and "up" in f and start <= t <= end:
+        chunks.append((t, int(f[f.index("up") + 1])))
+waves = []
+for t, size in sorted(chunks):
+    if waves and t - waves[-1][-1][0] <= rt / 2:
+        waves[-1].append((t, size))
+    else:
+        waves.append([(t, size)])
+waves = [w for w in waves if any(size >= 64 for _, size in w)]
+dependent = len(waves) - 1
+print(f"  client request waves: {', '.join(f'+{w[0][0] - start:.0f} ms' for w in waves)}")
+print(f"  dependent request round trips after the connections opened: {dependent} (target <= 4)   "
+      f"{'PASS' if 0 < dependent <= 4 else 'MISS'}")
 EOF
 
 echo
