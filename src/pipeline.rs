@@ -96,6 +96,18 @@ impl Pipeline {
         results
     }
 
+    /// Resolves every request's digest concurrently (one login per repository first), for
+    /// callers that judge signatures from elsewhere (the cluster's own ConfigMaps); results
+    /// come back in request order.
+    pub async fn resolve_all(&self, requests: &[ReleaseRequest]) -> Vec<Result<Digest>> {
+        self.resolver.authenticate(requests).await;
+        stream::iter(requests)
+            .map(|r| self.resolver.resolve(r))
+            .buffered(RELEASE_PARALLELISM)
+            .collect()
+            .await
+    }
+
     async fn gather_one(&self, request: &ReleaseRequest) -> Result<Gathered> {
         let digest = self.resolver.resolve(request).await?;
         let report = self.fetcher.fetch(&self.stores, &digest).await;

@@ -396,6 +396,53 @@ fn trust_comes_from_the_cluster_when_no_keyring_is_given() {
 }
 
 #[test]
+fn verify_resolves_named_releases_and_reports_each_in_order() {
+    let env = Env::new();
+    env.install_cluster_trust();
+    env.cmd_with_token("apply", ADMIN_TOKEN, false, &["4.10.1", "4.11.0"])
+        .assert()
+        .success();
+    // 4.11.1 is resolved like the others but was never applied: the cluster would refuse it.
+    let out = env
+        .cmd_with_token(
+            "verify",
+            ADMIN_TOKEN,
+            false,
+            &["4.11.0", "4.11.1", "4.10.1"],
+        )
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = out.lines().filter(|l| !l.starts_with("  ")).collect();
+    let d = |v: &str| env.peers.digest(v, "x86_64");
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with(&format!("4.11.0 x86_64 ({}): verified", d("4.11.0"))),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("4.11.1 x86_64 ({}): NOT verified", d("4.11.1"))),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("4.10.1 x86_64 ({}): verified", d("4.10.1"))),
+        "{out}"
+    );
+    assert!(
+        out.contains("run `oc release-signature apply 4.11.1`"),
+        "{out}"
+    );
+
+    // Bad input is refused before the registry or the cluster is asked.
+    env.cmd_with_token("verify", ADMIN_TOKEN, false, &["4.11.0", "four"])
+        .assert()
+        .code(2);
+}
+
+#[test]
 fn list_and_verify_before_and_after_apply() {
     let cv = |peers: &Peers| {
         let repo = peers.var("RELEASE_REPO");

@@ -34,25 +34,26 @@ pub struct VerifyArgs {
 /// Runs `verify`.
 pub async fn run(args: VerifyArgs) -> Result<()> {
     let keyring_trust = super::keyring_trust(&args.release)?;
+    let named = !(args.release.releases.is_empty() && args.release.digest.is_empty());
+    // Input is checked (and the clients built) before any network call.
+    let prepared = named.then(|| super::prepare(&args.release)).transpose()?;
     let cluster = args.kube.connect().await?;
-    // Releases: the ones named, else the cluster's desired release and available updates.
-    let targets: Vec<(String, String, Digest)> =
-        if args.release.releases.is_empty() && args.release.digest.is_empty() {
-            from_cluster_version(&cluster.cluster_version().await?)?
-        } else {
-            let prepared = super::prepare(&args.release)?;
-            let (requests, pipeline) = prepared.into_pipeline(true);
-            let mut out = Vec::new();
-            for r in &requests {
-                out.push((
-                    r.label(),
-                    r.input.clone(),
-                    pipeline.resolver.resolve(r).await?,
-                ));
-            }
-            out
+    // Releases: the ones named (resolved concurrently, while the cluster is read), else the
+    // cluster's desired release and available updates.
+    let resolve_named = async {
+        let Some(prepared) = prepared else {
+            return from_cluster_version(&cluster.cluster_version().await?);
         };
-    let (cms, trust) = read_cluster(&cluster, keyring_trust).await?;
+        let (requests, pipeline) = prepared.into_pipeline(true);
+        let digests = pipeline.resolve_all(&requests).await;
+        requests
+            .iter()
+            .zip(digests)
+            .map(|(r, d)| Ok((r.label(), r.input.clone(), d?)))
+            .collect::<Result<Vec<_>>>()
+    };
+    let (targets, (cms, trust)) =
+        futures::try_join!(resolve_named, read_cluster(&cluster, keyring_trust))?;
     let now = std::time::SystemTime::now();
     let mut rows = Vec::new();
     let mut failures = 0;
