@@ -435,6 +435,12 @@ fn verify_resolves_named_releases_and_reports_each_in_order() {
         out.contains("run `oc release-signature apply 4.11.1`"),
         "{out}"
     );
+    // The cluster's trust ConfigMap lists a store: the cluster may still verify from there.
+    let hint = format!(
+        "the cluster also asks its signature stores (store-test: {})",
+        env.peers.var("STORE_URL")
+    );
+    assert_eq!(out.matches(&hint).count(), 1, "{out}");
 
     // Bad input is refused before the registry or the cluster is asked.
     env.cmd_with_token("verify", ADMIN_TOKEN, false, &["4.11.0", "four"])

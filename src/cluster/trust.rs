@@ -14,6 +14,26 @@ pub const STORE_KEY_PREFIX: &str = "store-";
 /// The trust the cluster uses, from the ConfigMaps of `openshift-config-managed`: the first
 /// (by name, as listed) with the verification annotation. `None` when there is none.
 pub fn from_configmaps(cms: &[ConfigMap]) -> Option<Result<Trust>> {
+    trust_configmap(cms).map(trust_of)
+}
+
+/// The signature stores the cluster's trust ConfigMap lists (`store-*` keys), as
+/// `(key, URL)` sorted by key. The cluster tries them when no ConfigMap holds a signature it
+/// accepts, so a release verify finds unsigned here may still pass where they are reachable.
+pub fn signature_stores(cms: &[ConfigMap]) -> Vec<(String, String)> {
+    let mut stores: Vec<(String, String)> = trust_configmap(cms)
+        .and_then(|cm| cm.data.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with(STORE_KEY_PREFIX))
+        .map(|(k, v)| (k.clone(), v.trim().to_string()))
+        .collect();
+    stores.sort();
+    stores
+}
+
+/// The ConfigMap the cluster takes its trust from: the first by name with the annotation.
+fn trust_configmap(cms: &[ConfigMap]) -> Option<&ConfigMap> {
     let mut candidates: Vec<&ConfigMap> = cms
         .iter()
         .filter(|cm| {
@@ -24,8 +44,7 @@ pub fn from_configmaps(cms: &[ConfigMap]) -> Option<Result<Trust>> {
         })
         .collect();
     candidates.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    let cm = candidates.first()?;
-    Some(trust_of(cm))
+    candidates.first().copied()
 }
 
 fn trust_of(cm: &ConfigMap) -> Result<Trust> {
@@ -114,6 +133,15 @@ mod tests {
         );
         assert_eq!(trust.keyring_names(), ["verifier-public-key-redhat"]);
         assert_eq!(trust.keyrings[0].keys.len(), 2);
+        let stores = signature_stores(std::slice::from_ref(&cm));
+        assert_eq!(stores.len(), 2, "{stores:?}");
+        assert!(
+            stores
+                .iter()
+                .all(|(k, url)| k.starts_with(STORE_KEY_PREFIX) && url.starts_with("https://")),
+            "{stores:?}"
+        );
+        assert!(signature_stores(&[]).is_empty());
     }
 
     #[test]

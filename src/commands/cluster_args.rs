@@ -59,18 +59,31 @@ pub fn trust_from(keyring_trust: Option<Trust>, configmaps: &[ConfigMap]) -> Res
     crate::cluster::trust::from_configmaps(configmaps).unwrap_or_else(|| Ok(Trust::builtin()))
 }
 
-/// Reads `openshift-config-managed` once: the signature ConfigMaps and the trust in force.
-pub async fn read_cluster(
-    cluster: &Cluster,
-    keyring_trust: Option<Trust>,
-) -> Result<(Vec<ConfigMap>, Trust)> {
+/// What `openshift-config-managed` holds, read once.
+pub struct ClusterState {
+    /// The signature ConfigMaps (every shape the cluster reads).
+    pub signatures: Vec<ConfigMap>,
+    /// The trust in force (`--keyring`, else the cluster's, else the built-in one).
+    pub trust: Trust,
+    /// The signature stores of the cluster's trust ConfigMap, `(key, URL)`.
+    pub stores: Vec<(String, String)>,
+}
+
+/// Reads `openshift-config-managed` once: the signature ConfigMaps, the trust in force and
+/// the cluster's signature stores.
+pub async fn read_cluster(cluster: &Cluster, keyring_trust: Option<Trust>) -> Result<ClusterState> {
     let all = cluster.all_configmaps().await?;
     let trust = trust_from(keyring_trust, &all)?;
+    let stores = crate::cluster::trust::signature_stores(&all);
     let signatures = all
         .into_iter()
         .filter(crate::configmap::is_signature_configmap)
         .collect();
-    Ok((signatures, trust))
+    Ok(ClusterState {
+        signatures,
+        trust,
+        stores,
+    })
 }
 
 /// One line saying which trust is in force.

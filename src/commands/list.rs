@@ -48,7 +48,11 @@ struct Row {
 pub async fn run(args: ListArgs) -> Result<()> {
     let keyring_trust = super::keyring_trust_from(&args.keyrings)?;
     let cluster = args.kube.connect().await?;
-    let (cms, trust) = read_cluster(&cluster, keyring_trust).await?;
+    let super::cluster_args::ClusterState {
+        signatures: cms,
+        trust,
+        ..
+    } = read_cluster(&cluster, keyring_trust).await?;
     let mut by_digest: BTreeMap<Digest, Row> = BTreeMap::new();
     for cm in &cms {
         let name = cm.metadata.name.clone().unwrap_or_default();

@@ -8,7 +8,7 @@ use crate::cli::ReleaseArgs;
 use crate::configmap;
 use crate::error::{Error, Result};
 use crate::release::Digest;
-use crate::verify::verify_release;
+use crate::verify::{verify_release, TrustSource};
 
 /// `-o` for verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -52,8 +52,15 @@ pub async fn run(args: VerifyArgs) -> Result<()> {
             .map(|(r, d)| Ok((r.label(), r.input.clone(), d?)))
             .collect::<Result<Vec<_>>>()
     };
-    let (targets, (cms, trust)) =
+    let (targets, state) =
         futures::try_join!(resolve_named, read_cluster(&cluster, keyring_trust))?;
+    let (cms, trust) = (state.signatures, state.trust);
+    // Where the cluster looks when its ConfigMaps do not satisfy it (only when its own trust
+    // is in force: with --keyring the question is about other keys than the cluster's).
+    let stores = match trust.source {
+        TrustSource::Cluster(_) => state.stores,
+        _ => Vec::new(),
+    };
     let now = std::time::SystemTime::now();
     let mut rows = Vec::new();
     let mut failures = 0;
@@ -92,6 +99,14 @@ pub async fn run(args: VerifyArgs) -> Result<()> {
                         println!("{name} ({digest}): NOT verified: {r}");
                         if sigs.is_empty() {
                             println!("  no signature for this digest in {}: run `oc release-signature apply {input}`", configmap::NAMESPACE);
+                        }
+                        if !stores.is_empty() {
+                            let listed: Vec<String> = stores.iter().map(|(k, url)| format!("{k}: {url}")).collect();
+                            println!(
+                                "  the cluster also asks its signature stores ({}): where it can reach them it may still \
+                                 accept this release; a signature ConfigMap makes it independent of them",
+                                listed.join(", ")
+                            );
                         }
                         for d in &details {
                             println!("  - {d}");
