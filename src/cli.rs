@@ -134,7 +134,8 @@ pub struct ReleaseArgs {
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
 
-    /// Signature store base URL (https://, http:// or file://); repeatable, tried in order.
+    /// Signature store base URL (https://, http:// or file://); repeatable: all are asked at
+    /// once, and the first in the order given that has signatures is used.
     /// [default: the two official stores]
     #[arg(long = "signature-store", value_name = "URL")]
     pub signature_stores: Vec<String>,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use backon::Retryable;
 use futures::future::join_all;
+use futures::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
@@ -124,12 +125,12 @@ impl fmt::Display for StoreAnswer {
     }
 }
 
-/// All signatures found for a digest and what each store consulted answered.
+/// The signatures found for a digest and what the stores answered.
 #[derive(Debug, Clone, Default)]
 pub struct FetchReport {
-    /// Signatures in store order, then index order.
+    /// The signatures of the first store (in the order given) that had any, in index order.
     pub signatures: Vec<FetchedSignature>,
-    /// Each consulted store and its answer.
+    /// The answer of each store, in order, up to the one whose signatures were taken.
     pub answers: Vec<(String, StoreAnswer)>,
 }
 
@@ -167,30 +168,38 @@ impl SignatureFetcher {
         }
     }
 
-    /// Opens the connection to the store asked first while the registry is still resolving
-    /// digests, so the burst of `signature-N` requests finds it up: over HTTP/2 they then share
-    /// it (one TLS handshake per run) instead of racing to open one each. One HEAD of the
-    /// store's base URL, in the background; its answer is ignored.
+    /// Opens the connection to every HTTP store while the registry is still resolving digests,
+    /// so the burst of `signature-N` requests finds them up: over HTTP/2 they then share one
+    /// connection per store (one TLS handshake per run) instead of racing to open one each.
+    /// One HEAD of each store's base URL, in the background; the answers are ignored.
     pub fn preconnect(&self, stores: &[SignatureStore]) {
-        let Some(SignatureStore::Http(url)) = stores.first() else {
-            return;
-        };
-        let request = self.client.head(url.clone());
-        let store = stores[0].to_string();
-        tokio::spawn(async move {
-            match request.send().await {
-                Ok(resp) => tracing::debug!("{store}: connected ({:?})", resp.version()),
-                Err(e) => tracing::debug!("{store}: could not connect ahead: {e}"),
-            }
-        });
+        for store in stores {
+            let SignatureStore::Http(url) = store else {
+                continue;
+            };
+            let request = self.client.head(url.clone());
+            let store = store.to_string();
+            tokio::spawn(async move {
+                match request.send().await {
+                    Ok(resp) => tracing::debug!("{store}: connected ({:?})", resp.version()),
+                    Err(e) => tracing::debug!("{store}: could not connect ahead: {e}"),
+                }
+            });
+        }
     }
 
-    /// Asks the stores in order; the next store is consulted only when the previous ones were
-    /// unreachable or had nothing (the official stores serve the same files).
+    /// Asks every store at once and takes the signatures of the first store, in the order
+    /// given, that has any (the official stores serve the same files). An unreachable or
+    /// empty store therefore costs no extra round trip, and once a store has answered with
+    /// signatures the later ones are not waited for (their requests are dropped).
     pub async fn fetch(&self, stores: &[SignatureStore], digest: &Digest) -> FetchReport {
         let mut report = FetchReport::default();
-        for store in stores {
-            let (found, answer) = self.fetch_from(store, digest).await;
+        // Polled together, yielded in store order.
+        let mut answers: FuturesOrdered<_> = stores
+            .iter()
+            .map(|store| async move { (store, self.fetch_from(store, digest).await) })
+            .collect();
+        while let Some((store, (found, answer))) = answers.next().await {
             tracing::info!("{store}: {answer} for {digest}");
             report.answers.push((store.to_string(), answer));
             if !found.is_empty() {

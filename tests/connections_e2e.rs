@@ -90,3 +90,63 @@ fn many_releases_use_one_connection_per_host() {
 
     assert_eq!(registry.connections_opened(), 1, "registry connections");
 }
+
+/// Every store is asked at once: a first store that has nothing (404) and is slow to answer
+/// does not hold back the second, whose requests are answered before the first store's are,
+/// while the signatures still come from the first store in order that has any.
+#[test]
+fn every_store_is_asked_at_once() {
+    let peers = Peers::get();
+    let store = peers.var("STORE_URL");
+    // Two fronts to the same store; nginx logs each request when its answer has gone out.
+    let fronts = H2Front::start(&peers, &[&store, &store]);
+    let (slow_front, fast_front) = (&fronts.urls[0], &fronts.urls[1]);
+    // 300 ms on the way to the first one; under a path where the store has nothing.
+    let slow = TcpProxy::start(slow_front.trim_start_matches("https://"), 300);
+    let empty_store = format!("https://{}/nothing-here", slow.addr);
+    let digest = peers.digest("4.11.7", "x86_64");
+
+    let home = tempfile::tempdir().unwrap();
+    let out = binary(home.path())
+        .args(["fetch", "--digest", &digest, "-o", "json"])
+        .args(["--signature-store", &empty_store])
+        .args(["--signature-store", fast_front])
+        .arg("--ca-file")
+        .arg(peers.path("CA_FILE"))
+        .arg("--keyring")
+        .arg(peers.path("TRUSTED_KEYRING"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let sources: Vec<&str> = report["releases"][0]["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["source"].as_str().unwrap())
+        .collect();
+    assert!(
+        !sources.is_empty() && sources.iter().all(|s| s.starts_with(fast_front.as_str())),
+        "{report:#}"
+    );
+
+    let log = fronts.requests();
+    let first_signature_request = |front: &str| {
+        let port: u16 = front.rsplit(':').next().unwrap().parse().unwrap();
+        log.iter()
+            .position(|r| r.port == port && r.uri.contains("/signature-1"))
+            .unwrap_or_else(|| panic!("no signature-1 request through {front}: {log:#?}"))
+    };
+    assert!(
+        first_signature_request(fast_front) < first_signature_request(slow_front),
+        "the second store was asked only after the first answered: {log:#?}"
+    );
+    assert!(
+        log.iter()
+            .filter(|r| r.uri.starts_with("/nothing-here/"))
+            .all(|r| r.status == 404),
+        "{log:#?}"
+    );
+}
