@@ -144,10 +144,12 @@ pub fn build_client(roots: &TrustRoots) -> Result<reqwest::Client> {
 
 /// The certificate problem behind a connection error (`UnknownIssuer`, `Expired`,
 /// `NotValidForName`, ...), if that is what it is. Such an error is final: no retry can fix a
-/// certificate, so callers stop at once and say which CA to give instead of retrying.
-pub fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+/// certificate, so callers stop at once and say what to do (see [`describe_certificate`]).
+pub fn certificate_problem(
+    error: &(dyn std::error::Error + 'static),
+) -> Option<rustls::CertificateError> {
     if let Some(rustls::Error::InvalidCertificate(why)) = error.downcast_ref() {
-        return Some(format!("{why:?}"));
+        return Some(why.clone());
     }
     // `io::Error::source` skips the error it wraps (often another io::Error), so look inside.
     if let Some(inner) = error
@@ -160,6 +162,33 @@ pub fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<
     }
     certificate_problem(error.source()?)
 }
+
+/// Completes "presented a TLS certificate that is ...": what is wrong and what to do.
+/// `ca_advice` says how to give the CA for this kind of server (`--ca-file`, the kubeconfig).
+pub fn describe_certificate(problem: &rustls::CertificateError, ca_advice: &str) -> String {
+    use rustls::CertificateError as C;
+    match problem {
+        C::UnknownIssuer | C::BadSignature => {
+            format!("not trusted ({problem:?}): {ca_advice}")
+        }
+        C::Expired | C::ExpiredContext { .. } => format!(
+            "expired ({problem:?}): the server's certificate must be renewed (or this machine's \
+             clock is wrong)"
+        ),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            format!("not valid yet ({problem:?}): check this machine's clock")
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+            "not valid for this host name ({problem:?}): use the host name the certificate was \
+             issued for"
+        ),
+        other => format!("refused ({other:?}): {ca_advice}"),
+    }
+}
+
+/// How to give the CA of a registry or signature store.
+pub const CA_FILE_ADVICE: &str =
+    "if it is signed by a private CA, pass that CA (PEM) with --ca-file FILE";
 
 /// The retry policy for idempotent GETs: a few attempts with jittered exponential backoff.
 pub fn backoff() -> backon::ExponentialBuilder {
@@ -221,9 +250,26 @@ mod tests {
         // As hyper-rustls reports it: an io::Error inside an io::Error.
         let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_error);
         let io = std::io::Error::other(inner);
-        assert_eq!(certificate_problem(&io).as_deref(), Some("UnknownIssuer"));
+        assert_eq!(
+            certificate_problem(&io),
+            Some(rustls::CertificateError::UnknownIssuer)
+        );
         let other = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(certificate_problem(&other), None);
+    }
+
+    #[test]
+    fn certificate_problems_say_what_to_do() {
+        use rustls::CertificateError as C;
+        let say = |c: C| describe_certificate(&c, CA_FILE_ADVICE);
+        assert_eq!(
+            say(C::UnknownIssuer),
+            format!("not trusted (UnknownIssuer): {CA_FILE_ADVICE}")
+        );
+        assert!(say(C::Expired).contains("must be renewed"));
+        assert!(say(C::NotValidYet).contains("clock"));
+        assert!(say(C::NotValidForName).contains("host name"));
+        assert!(say(C::InvalidPurpose).ends_with(CA_FILE_ADVICE));
     }
 
     #[test]

@@ -322,10 +322,10 @@ impl fmt::Display for Attempt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Attempt::Network(e) => match http::certificate_problem(e) {
-                Some(why) => write!(
+                Some(problem) => write!(
                     f,
-                    "its TLS certificate is not trusted ({why}): if it is signed by a private CA, \
-                     pass that CA (PEM) with --ca-file FILE"
+                    "its TLS certificate is {}",
+                    http::describe_certificate(&problem, http::CA_FILE_ADVICE)
                 ),
                 None => write!(f, "unreachable: {}", crate::resolve::error_chain(e)),
             },

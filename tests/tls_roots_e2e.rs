@@ -34,9 +34,8 @@ fn an_untrusted_registry_certificate_fails_at_once_and_names_ca_file() {
         .code(1)
         .stderr(
             contains("registry")
-                .and(contains(
-                    "TLS certificate that is not trusted (UnknownIssuer)",
-                ))
+                .and(contains("presented a TLS certificate for"))
+                .and(contains("that is not trusted (UnknownIssuer)"))
                 .and(contains("--ca-file"))
                 .and(contains("retrying").not()),
         );

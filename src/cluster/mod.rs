@@ -34,6 +34,10 @@ pub struct ClusterOptions {
     pub context: Option<String>,
 }
 
+/// How to give the API server's CA.
+const KUBECONFIG_CA_ADVICE: &str = "check the cluster's certificate-authority(-data) in your \
+     kubeconfig, or log in again with `oc login --certificate-authority=FILE`";
+
 /// A connection to one API server.
 pub struct Cluster {
     client: kube::Client,
@@ -102,11 +106,10 @@ impl Cluster {
                     .send(req)
                     .await
                     .map_err(|e| match http::certificate_problem(&e) {
-                        Some(why) => Attempt::Final(Error::failure(format!(
-                            "the API server at {} presented a TLS certificate that is not trusted \
-                         ({why}): check the cluster's certificate-authority(-data) in your \
-                         kubeconfig, or log in again with `oc login --certificate-authority=FILE`",
-                            self.server
+                        Some(problem) => Attempt::Final(Error::failure(format!(
+                            "the API server at {} presented a TLS certificate that is {}",
+                            self.server,
+                            http::describe_certificate(&problem, KUBECONFIG_CA_ADVICE)
                         ))),
                         None => Attempt::Network(crate::resolve::error_chain(&e)),
                     })?;

@@ -212,18 +212,17 @@ impl Resolver {
                 "registry {host} served {pullspec} with a Docker-Content-Digest header that disagrees \
                  with the body ({d}): refusing it"
             )),
-            OciDistributionError::RequestError(r) if http::certificate_problem(&r).is_some() => {
-                Error::failure(format!(
-                    "registry {host} presented a TLS certificate that is not trusted ({}) for \
-                     {pullspec}: if it is signed by a private CA, pass that CA (PEM) with --ca-file FILE",
-                    http::certificate_problem(&r).unwrap_or_default()
-                ))
-            }
-            OciDistributionError::RequestError(r) => Error::failure(format!(
+            OciDistributionError::RequestError(r) => match http::certificate_problem(&r) {
+                Some(problem) => Error::failure(format!(
+                    "registry {host} presented a TLS certificate for {pullspec} that is {}",
+                    http::describe_certificate(&problem, http::CA_FILE_ADVICE)
+                )),
+                None => Error::failure(format!(
                 "cannot reach registry {host} for {pullspec}: {}: check the host name, your network or \
                  proxy, and --ca-file if the registry uses a private CA",
                 error_chain(&r)
             )),
+            },
             other => Error::failure(format!("cannot resolve {pullspec} at {host}: {other}")),
         }
     }
