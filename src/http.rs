@@ -22,24 +22,6 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Reads the PEM certificates of `--ca-file`.
-pub fn read_ca_file(path: &Path) -> Result<Vec<u8>> {
-    let pem = std::fs::read(path).map_err(|e| {
-        Error::usage(format!(
-            "cannot read --ca-file {}: {e}: give a PEM file with the CA that signed the registry's \
-             and store's certificates",
-            path.display()
-        ))
-    })?;
-    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-        return Err(Error::usage(format!(
-            "--ca-file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            path.display()
-        )));
-    }
-    Ok(pem)
-}
-
 /// The certificate roots every HTTPS client of a run trusts: the system's plus `--ca-file`.
 ///
 /// Why one value for all clients: on Linux the platform verifier that reqwest uses by default
@@ -58,10 +40,11 @@ pub struct TrustRoots {
 }
 
 impl TrustRoots {
-    /// The system roots (read once, on Linux) plus the PEM certificates in `extra_ca_pem`.
-    pub fn load(extra_ca_pem: Option<&[u8]>) -> Result<TrustRoots> {
-        let extra = match extra_ca_pem {
-            Some(pem) => parse_pem_certificates(pem)?,
+    /// The system roots (read once, on Linux) plus the PEM certificates of `ca_file`
+    /// (`--ca-file`), which must hold at least one well-formed certificate.
+    pub fn load(ca_file: Option<&Path>) -> Result<TrustRoots> {
+        let extra = match ca_file {
+            Some(path) => read_ca_file(path)?,
             None => Vec::new(),
         };
         Ok(TrustRoots {
@@ -106,20 +89,29 @@ fn load_system_roots() -> Vec<CertificateDer<'static>> {
     found.certs
 }
 
-/// The certificates of a PEM bundle (`--ca-file`); anything else in the file is an error.
-fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_slice_iter(pem)
+/// The certificates of `--ca-file`, a PEM bundle; a malformed certificate, or none, is an error.
+fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let pem = std::fs::read(path).map_err(|e| {
+        Error::usage(format!(
+            "cannot read --ca-file {}: {e}: give a PEM file with the CA that signed the registry's \
+             and store's certificates",
+            path.display()
+        ))
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| {
             Error::usage(format!(
-                "--ca-file is not valid PEM ({e}): give the CA certificate(s), each between \
-                 -----BEGIN CERTIFICATE----- and -----END CERTIFICATE-----"
+                "--ca-file {} is not valid PEM ({e}): give the CA certificate(s), each between \
+                 -----BEGIN CERTIFICATE----- and -----END CERTIFICATE-----",
+                path.display()
             ))
         })?;
     if certs.is_empty() {
-        return Err(Error::usage(
-            "--ca-file holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-        ));
+        return Err(Error::usage(format!(
+            "--ca-file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
     }
     Ok(certs)
 }
@@ -222,15 +214,27 @@ mod tests {
 
     #[test]
     fn a_ca_file_must_hold_well_formed_certificates() {
-        let broken =
-            b"-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
-        let e = TrustRoots::load(Some(broken)).unwrap_err();
+        let dir = tempfile::tempdir().unwrap();
+        let load = |text: &[u8]| {
+            let path = dir.path().join("ca.pem");
+            std::fs::write(&path, text).unwrap();
+            TrustRoots::load(Some(&path)).unwrap_err()
+        };
+        let e =
+            load(b"-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n");
         assert_eq!(e.exit_code(), 2, "{e}");
-        assert!(e.to_string().contains("--ca-file is not valid PEM"), "{e}");
+        assert!(e.to_string().contains("ca.pem is not valid PEM"), "{e}");
 
-        let e = TrustRoots::load(Some(b"just text")).unwrap_err();
+        let e = load(b"just text");
         assert_eq!(e.exit_code(), 2, "{e}");
-        assert!(e.to_string().contains("no PEM certificate"), "{e}");
+        assert!(
+            e.to_string().contains("ca.pem holds no PEM certificate"),
+            "{e}"
+        );
+
+        let e = TrustRoots::load(Some(&dir.path().join("missing.pem"))).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        assert!(e.to_string().contains("cannot read --ca-file"), "{e}");
     }
 
     #[test]

@@ -123,5 +123,5 @@ fn a_ca_file_with_a_broken_certificate_is_a_usage_error() {
         .arg(&broken)
         .assert()
         .code(2)
-        .stderr(contains("--ca-file is not valid PEM"));
+        .stderr(contains("is not valid PEM").and(contains("--ca-file")));
 }

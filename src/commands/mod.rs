@@ -92,13 +92,8 @@ pub struct Prepared {
 pub fn prepare(args: &ReleaseArgs) -> Result<Prepared> {
     let requests = parse_requests(args)?;
     let stores = parse_stores(args)?;
-    let ca = args
-        .ca_file
-        .as_deref()
-        .map(http::read_ca_file)
-        .transpose()?;
     let auth = AuthFile::load(args.registry_config.as_deref())?;
-    let roots = http::TrustRoots::load(ca.as_deref())?;
+    let roots = http::TrustRoots::load(args.ca_file.as_deref())?;
     let resolver = Resolver::new(auth, &roots);
     let fetcher = SignatureFetcher::new(http::build_client(&roots)?, HTTP_PARALLELISM);
     Ok(Prepared {
