@@ -218,10 +218,10 @@ impl Resolver {
                     http::describe_certificate(&problem, http::CA_FILE_ADVICE)
                 )),
                 None => Error::failure(format!(
-                "cannot reach registry {host} for {pullspec}: {}: check the host name, your network or \
-                 proxy, and --ca-file if the registry uses a private CA",
-                error_chain(&r)
-            )),
+                    "cannot reach registry {host} for {pullspec}: {}: check the host name, your \
+                     network or proxy, and --ca-file if the registry uses a private CA",
+                    error_chain(&r)
+                )),
             },
             other => Error::failure(format!("cannot resolve {pullspec} at {host}: {other}")),
         }
