@@ -135,7 +135,8 @@ pub struct ReleaseArgs {
     pub ca_file: Option<PathBuf>,
 
     /// Signature store base URL (https://, http:// or file://); repeatable: all are asked at
-    /// once, and the first in the order given that has signatures is used.
+    /// once, and the first in the order given that has signatures is used (an earlier store
+    /// still silent 2 s after a later one served them is not waited for).
     /// [default: the two official stores]
     #[arg(long = "signature-store", value_name = "URL")]
     pub signature_stores: Vec<String>,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use backon::Retryable;
 use futures::future::join_all;
-use futures::stream::{FuturesOrdered, StreamExt};
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
@@ -23,6 +23,11 @@ pub const DEFAULT_STORES: [&str; 2] = [
 
 /// The highest signature index a store is asked for.
 pub const MAX_SIGNATURES: u32 = 9;
+
+/// How long earlier stores are still waited for once a later one has served signatures. An
+/// earlier store silent by then is taken as unreachable: its connect timeout and retries would
+/// otherwise hold the run for tens of seconds while the signatures are already in hand.
+pub const PREFERENCE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Largest accepted signature body: `oc` caps at 50 KiB; real signatures are under 2 KiB, and
 /// 64 KiB leaves room without letting a hostile store feed us more.
@@ -190,17 +195,47 @@ impl SignatureFetcher {
 
     /// Asks every store at once and takes the signatures of the first store, in the order
     /// given, that has any (the official stores serve the same files). An unreachable or
-    /// empty store therefore costs no extra round trip, and once a store has answered with
-    /// signatures the later ones are not waited for (their requests are dropped).
+    /// empty store costs no extra round trip, and once a store has answered with signatures
+    /// the later ones are not waited for (their requests are dropped). Earlier stores still
+    /// silent [`PREFERENCE_GRACE`] after a later one served signatures are given up on.
     pub async fn fetch(&self, stores: &[SignatureStore], digest: &Digest) -> FetchReport {
-        let mut report = FetchReport::default();
-        // Polled together, yielded in store order.
-        let mut answers: FuturesOrdered<_> = stores
+        let mut pending: FuturesUnordered<_> = stores
             .iter()
-            .map(|store| async move { (store, self.fetch_from(store, digest).await) })
+            .enumerate()
+            .map(|(i, store)| async move { (i, self.fetch_from(store, digest).await) })
             .collect();
-        while let Some((store, (found, answer))) = answers.next().await {
-            tracing::info!("{store}: {answer} for {digest}");
+        let mut answered: Vec<Option<(Vec<FetchedSignature>, StoreAnswer)>> =
+            stores.iter().map(|_| None).collect();
+        let mut deadline = None;
+        while preferred_store(&answered).is_none() {
+            let next = match deadline {
+                None => pending.next().await,
+                Some(at) => match tokio::time::timeout_at(at, pending.next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                },
+            };
+            let Some((i, (found, answer))) = next else {
+                break;
+            };
+            tracing::info!("{}: {answer} for {digest}", stores[i]);
+            if !found.is_empty() && deadline.is_none() {
+                deadline = Some(tokio::time::Instant::now() + PREFERENCE_GRACE);
+            }
+            answered[i] = Some((found, answer));
+        }
+        drop(pending);
+
+        let mut report = FetchReport::default();
+        for (store, slot) in stores.iter().zip(answered) {
+            let (found, answer) = slot.unwrap_or_else(|| {
+                tracing::warn!(
+                    "{store}: no answer {PREFERENCE_GRACE:?} after a later store served the \
+                     signatures of {digest}; not waited for"
+                );
+                let reason = format!("no answer within {PREFERENCE_GRACE:?}; not waited for");
+                (Vec::new(), StoreAnswer::Failed { reason })
+            });
             report.answers.push((store.to_string(), answer));
             if !found.is_empty() {
                 report.signatures = found;
@@ -310,6 +345,19 @@ impl SignatureFetcher {
     }
 }
 
+/// The store whose signatures to take, once it is decided: the first in order that served
+/// signatures, with every store before it answered (without any). `None` while undecided.
+fn preferred_store<T>(answered: &[Option<(Vec<T>, StoreAnswer)>]) -> Option<usize> {
+    for (i, slot) in answered.iter().enumerate() {
+        match slot {
+            None => return None,
+            Some((found, _)) if !found.is_empty() => return Some(i),
+            Some(_) => {}
+        }
+    }
+    None
+}
+
 /// Why one attempt at a GET failed.
 #[derive(Debug)]
 enum Attempt {
@@ -378,6 +426,17 @@ fn read_file(path: &str) -> Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_preferred_store_is_decided_only_when_every_earlier_one_has_answered() {
+        let found = |n: usize| Some((vec![(); n], StoreAnswer::Found { count: n }));
+        let empty = || Some((Vec::<()>::new(), StoreAnswer::NotFound));
+        assert_eq!(preferred_store(&[found(1), None]), Some(0));
+        assert_eq!(preferred_store(&[None, found(1)]), None);
+        assert_eq!(preferred_store(&[empty(), found(2), None]), Some(1));
+        assert_eq!(preferred_store(&[empty(), empty()]), None);
+        assert_eq!(preferred_store::<()>(&[]), None);
+    }
 
     #[test]
     fn store_urls_parse_and_lay_out() {

@@ -150,3 +150,49 @@ fn every_store_is_asked_at_once() {
         "{log:#?}"
     );
 }
+
+/// A first store that stays silent (here: 10 s on the way to it) is given up on a short grace
+/// after a later store served the signatures, instead of holding the run for its timeouts; the
+/// run says which store it did not wait for.
+#[test]
+fn a_silent_first_store_is_given_up_on_once_a_later_one_served_the_signatures() {
+    let peers = Peers::get();
+    let store = peers.var("STORE_URL");
+    let silent = TcpProxy::start(store.trim_start_matches("https://"), 10_000);
+    let silent_store = format!("https://{}", silent.addr);
+    let home = tempfile::tempdir().unwrap();
+    let assert = binary(home.path())
+        .args([
+            "fetch",
+            "--digest",
+            &peers.digest("4.11.8", "x86_64"),
+            "-o",
+            "json",
+        ])
+        .args(["--signature-store", &silent_store])
+        .args(["--signature-store", &store])
+        .arg("--ca-file")
+        .arg(peers.path("CA_FILE"))
+        .arg("--keyring")
+        .arg(peers.path("TRUSTED_KEYRING"))
+        .assert()
+        .success();
+    let output = assert.get_output();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let sources: Vec<&str> = report["releases"][0]["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["source"].as_str().unwrap())
+        .collect();
+    // The silent store would serve them too, had it been waited for.
+    assert!(
+        !sources.is_empty() && sources.iter().all(|s| s.starts_with(store.as_str())),
+        "{report:#}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{silent_store}: no answer")) && stderr.contains("not waited for"),
+        "{stderr}"
+    );
+}
