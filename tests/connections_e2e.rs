@@ -120,17 +120,7 @@ fn every_store_is_asked_at_once() {
         .get_output()
         .stdout
         .clone();
-    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    let sources: Vec<&str> = report["releases"][0]["signatures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["source"].as_str().unwrap())
-        .collect();
-    assert!(
-        !sources.is_empty() && sources.iter().all(|s| s.starts_with(fast_front.as_str())),
-        "{report:#}"
-    );
+    assert_all_signatures_from(&out, fast_front);
 
     let log = fronts.requests();
     let first_signature_request = |front: &str| {
@@ -178,21 +168,26 @@ fn a_silent_first_store_is_given_up_on_once_a_later_one_served_the_signatures() 
         .assert()
         .success();
     let output = assert.get_output();
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The silent store would serve them too, had it been waited for.
+    assert_all_signatures_from(&output.stdout, &store);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{silent_store}: no answer")) && stderr.contains("not waited for"),
+        "{stderr}"
+    );
+}
+
+/// Asserts that the first release of a `fetch -o json` report has signatures, all from `store`.
+fn assert_all_signatures_from(json_stdout: &[u8], store: &str) {
+    let report: serde_json::Value = serde_json::from_slice(json_stdout).unwrap();
     let sources: Vec<&str> = report["releases"][0]["signatures"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["source"].as_str().unwrap())
         .collect();
-    // The silent store would serve them too, had it been waited for.
     assert!(
-        !sources.is_empty() && sources.iter().all(|s| s.starts_with(store.as_str())),
+        !sources.is_empty() && sources.iter().all(|s| s.starts_with(store)),
         "{report:#}"
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(&format!("{silent_store}: no answer")) && stderr.contains("not waited for"),
-        "{stderr}"
     );
 }
