@@ -32,6 +32,19 @@ def log(msg):
         LOG.flush()
 
 
+async def chunks(reader, counter):
+    """Every chunk `reader` gives until EOF or a connection error, counted in counter[0]."""
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            counter[0] += len(data)
+            yield data
+    except (ConnectionError, OSError):
+        return
+
+
 async def pump_delayed(reader, writer, delay, cid, counter):
     """client -> server, each chunk released `delay` seconds after it arrived."""
     queue = asyncio.Queue()
@@ -52,15 +65,9 @@ async def pump_delayed(reader, writer, delay, cid, counter):
 
     releaser = asyncio.create_task(release())
     try:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            counter[0] += len(data)
+        async for data in chunks(reader, counter):
             log(f"conn {cid} up {len(data)}")
             queue.put_nowait((time.monotonic() + delay, data))
-    except (ConnectionError, OSError):
-        pass
     finally:
         queue.put_nowait(None)
         try:
@@ -72,11 +79,7 @@ async def pump_delayed(reader, writer, delay, cid, counter):
 async def pump(reader, writer, counter):
     """server -> client, undelayed."""
     try:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            counter[0] += len(data)
+        async for data in chunks(reader, counter):
             writer.write(data)
             await writer.drain()
         if writer.can_write_eof():
